@@ -1,0 +1,36 @@
+"""mortar_seq: gapless, fast and formatted identifiers from your database, on SQLAlchemy 2.x."""
+
+from .errors import (
+    SequenceConfigError,
+    SequenceError,
+    SequenceExhausted,
+    SequenceLocked,
+    TemplateError,
+    UnknownSequence,
+)
+from .model import create_tables
+from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
+from .registry import get_sequence, register_sequence
+from .sequence import Sequence
+from .strategies import SequenceStrategy, TableSequence
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Sequence",
+    "SequenceConfigError",
+    "SequenceError",
+    "SequenceExhausted",
+    "SequenceLocked",
+    "SequenceStrategy",
+    "TableSequence",
+    "TemplateError",
+    "UnknownSequence",
+    "create_tables",
+    "delete_sequence",
+    "get_last_value",
+    "get_next_value",
+    "get_next_values",
+    "get_sequence",
+    "register_sequence",
+]

@@ -1,0 +1,92 @@
+"""Where databases differ in ways SQLAlchemy does not cover: insert-if-missing and lock waits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
+
+# Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
+# MySQL's INSERT IGNORE is left out on purpose: with InnoDB, transactions waiting behind an
+# uncommitted insert of the same key deadlock on gap locks when it rolls back, so there the
+# rows are created on a connection of their own (see storage.create_missing).
+_ON_CONFLICT_INSERTS: dict[str, Callable[[Any], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def insert_unless_present(dialect: Dialect, entity: type[Any]) -> Any | None:
+    """Return an INSERT of *entity* that leaves an existing key alone, or None where unsafe."""
+    make = _ON_CONFLICT_INSERTS.get(dialect.name)
+    return None if make is None else make(entity).on_conflict_do_nothing()
+
+
+class LockWait(Protocol):
+    """A connection setting that bounds how long statements wait for another transaction's lock."""
+
+    aborts_transaction: bool  # an error aborts the whole transaction, so wrap it in a savepoint
+
+    def swap(self, connection: Connection, seconds: int) -> Any: ...
+
+    def restore(self, connection: Connection, previous: Any) -> None: ...
+
+
+class _PostgresqlLockWait:
+    aborts_transaction = True
+
+    def swap(self, connection: Connection, seconds: int) -> Any:
+        # set_config(..., true) is SET LOCAL: rolling back the savepoint around it undoes it too.
+        old = sa.func.current_setting("lock_timeout")
+        new = sa.func.set_config("lock_timeout", f"{max(seconds * 1000, 1)}ms", True)
+        return connection.execute(sa.select(old, new)).one()[0]
+
+    def restore(self, connection: Connection, previous: Any) -> None:
+        connection.execute(sa.select(sa.func.set_config("lock_timeout", previous, True)))
+
+
+class _MysqlLockWait:
+    aborts_transaction = False  # InnoDB rolls back just the statement that timed out
+
+    _read = sa.text("SELECT @@SESSION.innodb_lock_wait_timeout")
+    _write = sa.text("SET SESSION innodb_lock_wait_timeout = :seconds")
+
+    def swap(self, connection: Connection, seconds: int) -> Any:
+        previous = connection.execute(self._read).scalar_one()
+        connection.execute(self._write, {"seconds": seconds})
+        return previous
+
+    def restore(self, connection: Connection, previous: Any) -> None:
+        connection.execute(self._write, {"seconds": int(previous)})
+
+
+class _SqliteLockWait:
+    # SQLite has no row locks: a writer waits, in the busy handler, for the database's one
+    # write lock. A failed write leaves the transaction usable, and savepoints are avoided on
+    # purpose: pysqlite releases an outermost SAVEPOINT as a COMMIT.
+    aborts_transaction = False
+
+    def swap(self, connection: Connection, seconds: int) -> Any:
+        previous = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        self.restore(connection, seconds * 1000)
+        return previous
+
+    def restore(self, connection: Connection, previous: Any) -> None:
+        # PRAGMA takes no bound parameters; int() keeps anything but a number out.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous)}")
+
+
+_LOCK_WAITS: dict[str, LockWait] = {
+    "postgresql": _PostgresqlLockWait(),
+    "mysql": _MysqlLockWait(),
+    "mariadb": _MysqlLockWait(),
+    "sqlite": _SqliteLockWait(),
+}
+
+
+def lock_wait(dialect: Dialect) -> LockWait | None:
+    """Return the lock-wait setting of *dialect*, or None where mortar_seq knows of none."""
+    return _LOCK_WAITS.get(dialect.name)

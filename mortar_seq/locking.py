@@ -1,0 +1,63 @@
+"""Bounding how long statements wait for other transactions' locks: how ``nowait`` works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DBAPIError
+
+from .binding import SessionLike, connection_of, dialect_of
+from .dialects import lock_wait
+from .errors import SequenceConfigError, SequenceLocked
+
+_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
+_MYSQL_LOCK_WAIT_TIMEOUT = frozenset({1205, 3572})  # MariaDB (also for NOWAIT), MySQL 8 NOWAIT
+_SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
+
+
+def is_lock_timeout(exc: DBAPIError) -> bool:
+    """Tell whether *exc* says a lock could not be had in time (and nothing worse)."""
+    # Each driver says it its own way, and PyMySQL also carries a (generic) sqlstate.
+    driver_error = exc.orig
+    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
+    if sqlstate == _POSTGRESQL_LOCK_NOT_AVAILABLE:
+        return True
+    sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_OR_LOCKED:
+        return True
+    args: tuple[object, ...] = getattr(driver_error, "args", ())
+    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_LOCK_WAIT_TIMEOUT
+
+
+@contextmanager
+def waiting_at_most(session: SessionLike, seconds: int | None, name: str) -> Iterator[None]:
+    """Run the block with lock waits bounded to *seconds*; running out raises `SequenceLocked`.
+
+    ``None`` leaves waits as they are. The caller's transaction stays usable after a
+    timeout: where an error would abort it (PostgreSQL), the block runs in a savepoint.
+    """
+    if seconds is None:
+        yield
+        return
+    dialect = dialect_of(session)
+    knob = lock_wait(dialect)
+    if knob is None:
+        raise SequenceConfigError(f"nowait is not supported on {dialect.name}")
+    connection = connection_of(session)
+    savepoint = session.begin_nested() if knob.aborts_transaction else None
+    previous = None
+    try:
+        previous = knob.swap(connection, seconds)
+        yield
+    except BaseException as exc:
+        if savepoint is not None:
+            savepoint.rollback()  # undoes the swap as well
+        elif previous is not None:
+            knob.restore(connection, previous)
+        if isinstance(exc, DBAPIError) and is_lock_timeout(exc):
+            raise SequenceLocked(f"{name!r} is locked by another transaction") from exc
+        raise
+    knob.restore(connection, previous)
+    if savepoint is not None:
+        savepoint.commit()

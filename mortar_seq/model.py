@@ -1,0 +1,92 @@
+"""The library's tables: stored sequence definitions and their counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from .definition import NAME_MAX
+
+KEY_MAX = 255
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_BYTEWISE_DIALECTS = frozenset({"mysql", "mariadb"})
+
+
+class Name(TypeDecorator[str]):
+    """Text compared exactly, case and trailing spaces included, on every database.
+
+    MySQL and MariaDB collations fold case and pad trailing spaces, so that 'A', 'a' and
+    'a ' would be one key: there the UTF-8 bytes are stored in a VARBINARY column.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in _BYTEWISE_DIALECTS:
+            return dialect.type_descriptor(mysql.VARBINARY(4 * self.length))
+        return dialect.type_descriptor(sa.String(self.length))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is not None and dialect.name in _BYTEWISE_DIALECTS:
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return value  # type: ignore[no-any-return]
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class StoredSequence(Base):
+    """One row per sequence: its implementation and settings, so any process can use it."""
+
+    __tablename__ = "mortar_seq_sequence"
+
+    name: Mapped[str] = mapped_column(Name(NAME_MAX), primary_key=True)
+    impl: Mapped[str] = mapped_column(sa.String(40))
+    options: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    start: Mapped[int] = mapped_column(sa.BigInteger)
+    step: Mapped[int] = mapped_column(sa.BigInteger)
+    reset: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class Counter(Base):
+    """The last value handed out by one counter of a sequence (NULL before the first)."""
+
+    __tablename__ = "mortar_seq_counter"
+
+    name: Mapped[str] = mapped_column(Name(NAME_MAX), primary_key=True)
+    key: Mapped[str] = mapped_column(Name(KEY_MAX), primary_key=True)
+    value: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+def create_tables(bind: Engine | Connection) -> None:
+    """Create the library's tables where they are missing.
+
+    For tests and small applications; applications with Alembic use the shipped
+    migrations instead. Given a `Connection`, the DDL runs in its transaction and is
+    committed (or not) by the caller.
+    """
+    Base.metadata.create_all(bind)

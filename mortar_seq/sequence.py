@@ -1,0 +1,62 @@
+"""The object users hold: a named sequence bound to its implementation."""
+
+from __future__ import annotations
+
+import collections.abc as abc
+from dataclasses import dataclass
+
+from .binding import SessionLike
+from .definition import Definition, check_count
+from .locking import waiting_at_most
+from .strategies import SequenceStrategy
+
+
+def no_wait(nowait: bool) -> int | None:
+    """Return the lock-wait bound for a ``nowait`` flag: 0 seconds, or None to wait as usual."""
+    return 0 if nowait else None
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A named sequence; ``seq.next(session)`` hands out its next value.
+
+    Every call runs in the caller's transaction (a `Session` or a `Connection`) and never
+    commits or rolls it back. A value is only safe if it is saved in that same transaction.
+    """
+
+    definition: Definition
+    strategy: SequenceStrategy
+
+    @property
+    def name(self) -> str:
+        """The sequence's name."""
+        return self.definition.name
+
+    def next(self, session: SessionLike, *, nowait: bool = False) -> int:
+        """Take the next value in the caller's transaction and return it.
+
+        Save it in the same transaction. With *nowait*, raise `SequenceLocked` instead of
+        waiting for another transaction that holds the sequence.
+        """
+        with waiting_at_most(session, no_wait(nowait), self.name):
+            return self.strategy.next(session, self.definition)
+
+    def next_many(
+        self, session: SessionLike, count: int, *, nowait: bool = False
+    ) -> abc.Sequence[int]:
+        """Take *count* values at once (a range where they are contiguous) and return them.
+
+        As `next`: one call, in the caller's transaction; save them there.
+        """
+        number = check_count(count, self.definition.step)
+        with waiting_at_most(session, no_wait(nowait), self.name):
+            return self.strategy.next_many(session, self.definition, number)
+
+    def last(self, session: SessionLike) -> int | None:
+        """Return the last value handed out and visible to *session*; None before the first."""
+        return self.strategy.last(session, self.definition)
+
+    def values(self, session: SessionLike) -> abc.Iterator[int]:
+        """Iterate over next values, without end (``itertools.islice`` takes some)."""
+        while True:
+            yield self.next(session)

@@ -1,0 +1,82 @@
+"""Reading, creating and deleting the library's rows, race-free."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from .binding import SessionLike, dialect_of, engine_of
+from .dialects import insert_unless_present, lock_wait
+from .errors import SequenceLocked
+from .locking import waiting_at_most
+from .model import Counter, StoredSequence
+
+# How long a row created on a connection of its own may wait for another transaction's lock
+# on the same key before it is created in the caller's transaction instead (see create_missing).
+_APART_LOCK_WAIT_SECONDS = 1
+
+
+def load(session: SessionLike, name: str, *, latest: bool = False) -> Row[Any] | None:
+    """Return the stored impl, options, start, step and reset of *name*, or None.
+
+    *latest* reads the newest committed row even under REPEATABLE READ (a locking read),
+    for rows that were just created on another connection.
+    """
+    stored = StoredSequence
+    query = sa.select(stored.impl, stored.options, stored.start, stored.step, stored.reset)
+    query = query.where(stored.name == name)
+    if latest:
+        query = query.with_for_update(read=True)
+    return session.execute(query).one_or_none()
+
+
+def create_missing(
+    session: SessionLike, entity: type[Any], values: dict[str, Any], *, nowait: bool
+) -> None:
+    """Insert a row of *entity* unless its key exists, racing safely with others doing the same."""
+    insert = insert_unless_present(dialect_of(session), entity)
+    if insert is not None:
+        session.execute(insert.values(values))
+        return
+    try:
+        _insert_apart(engine_of(session), entity, values, nowait=nowait)
+    except SequenceLocked:
+        if nowait:
+            raise
+        # Another transaction holds a lock on that key: one that deleted the row or looked
+        # for it while it was missing, perhaps the caller's own, which a connection of ours
+        # would wait for forever. The caller's transaction waits for any other as usual.
+        retry = sa.insert(entity).values(values).prefix_with("IGNORE", dialect="mysql")
+        session.execute(retry)
+
+
+def _insert_apart(
+    engine: Engine, entity: type[Any], values: dict[str, Any], *, nowait: bool
+) -> None:
+    """Insert in a short transaction of its own, committed at once; a duplicate key is fine."""
+    with engine.connect() as connection:
+        bounded = lock_wait(connection.dialect) is not None
+        seconds = (0 if nowait else _APART_LOCK_WAIT_SECONDS) if bounded else None
+        name = str(values.get("name"))
+        # A duplicate key means someone else created it first.
+        with waiting_at_most(connection, seconds, name), suppress(IntegrityError):
+            connection.execute(sa.insert(entity).values(values))
+        connection.commit()
+
+
+def delete(session: SessionLike, name: str) -> bool:
+    """Delete the stored rows of *name* in the caller's transaction; tell whether it existed."""
+    unsynchronised = {"synchronize_session": False}
+    session.execute(
+        sa.delete(Counter).where(Counter.name == name).execution_options(**unsynchronised)
+    )
+    gone = session.execute(
+        sa.delete(StoredSequence)
+        .where(StoredSequence.name == name)
+        .execution_options(**unsynchronised)
+    )
+    return cast("CursorResult[Any]", gone).rowcount > 0
