@@ -70,11 +70,15 @@ def define(name: object, start: object = 1, step: object = 1, reset: object = No
     return Definition(checked_name, first, increment, wrap)
 
 
-def check_count(count: object, step: int) -> int:
-    """Return *count* if that many values can be taken at once, else raise `SequenceConfigError`."""
+def check_count(count: object, definition: Definition) -> int:
+    """Return *count* if that many values can be taken at once, else raise `SequenceConfigError`.
+
+    Without a reset, the counter moves by count * step, which must fit in 64 bits.
+    """
     number = check_integer(count, "count")
     if number < 1:
         raise SequenceConfigError(f"count must be at least 1, not {number}")
-    if abs(number * step) > INT64_MAX:
+    step = definition.step
+    if definition.reset is None and abs(number * step) > INT64_MAX:
         raise SequenceConfigError(f"count * step must fit in 64 bits, not {number} * {step}")
     return number

@@ -84,7 +84,7 @@ def _take(
                     f"{wanted.name!r} is stored with reset={sequence.definition.reset!r}; "
                     f"got reset_value={reset_value!r}"
                 )
-            number = check_count(count, sequence.definition.step)
+            number = check_count(count, sequence.definition)
             try:
                 return sequence.strategy.next_many(session, sequence.definition, number)
             except UnknownSequence:

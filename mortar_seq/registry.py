@@ -84,7 +84,7 @@ class Registry:
         missing = row is None
         if missing and create is not None:
             create_missing(session, StoredSequence, _stored_row(create), nowait=nowait)
-            row = load(session, name, latest=True)
+            row = load(session, name)
         if row is None:
             raise UnknownSequence(name)
         found = Sequence(

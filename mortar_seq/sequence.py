@@ -48,7 +48,7 @@ class Sequence:
 
         As `next`: one call, in the caller's transaction; save them there.
         """
-        number = check_count(count, self.definition.step)
+        number = check_count(count, self.definition)
         with waiting_at_most(session, no_wait(nowait), self.name):
             return self.strategy.next_many(session, self.definition, number)
 

@@ -20,25 +20,30 @@ from .model import Counter, StoredSequence
 _APART_LOCK_WAIT_SECONDS = 1
 
 
-def load(session: SessionLike, name: str, *, latest: bool = False) -> Row[Any] | None:
-    """Return the stored impl, options, start, step and reset of *name*, or None.
-
-    *latest* reads the newest committed row even under REPEATABLE READ (a locking read),
-    for rows that were just created on another connection.
-    """
+def load(session: SessionLike, name: str) -> Row[Any] | None:
+    """Return the stored impl, options, start, step and reset of *name*, or None."""
     stored = StoredSequence
     query = sa.select(stored.impl, stored.options, stored.start, stored.step, stored.reset)
     query = query.where(stored.name == name)
-    if latest:
-        query = query.with_for_update(read=True)
-    return session.execute(query).one_or_none()
+    row = session.execute(query).one_or_none()
+    if row is None and _insert_for(session, stored) is None:
+        # Where rows are created on a connection of their own, they may be newer than the
+        # caller's REPEATABLE READ snapshot. A locking read would see them, but on a missing
+        # key it takes a gap lock that a later creation would wait for: look apart instead.
+        with engine_of(session).connect() as connection:
+            row = connection.execute(query).one_or_none()
+    return row
+
+
+def _insert_for(session: SessionLike, entity: type[Any]) -> Any | None:
+    return insert_unless_present(dialect_of(session), entity)
 
 
 def create_missing(
     session: SessionLike, entity: type[Any], values: dict[str, Any], *, nowait: bool
 ) -> None:
     """Insert a row of *entity* unless its key exists, racing safely with others doing the same."""
-    insert = insert_unless_present(dialect_of(session), entity)
+    insert = _insert_for(session, entity)
     if insert is not None:
         session.execute(insert.values(values))
         return

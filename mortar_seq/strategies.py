@@ -92,7 +92,9 @@ class TableSequence:
         """Nothing beyond the stored rows, which the registry deletes."""
 
     def _refusal(self, session: SessionLike, definition: Definition, count: int) -> Exception:
-        query = sa.select(sa.literal(1)).where(_counter(definition))
+        # A locking read, like the UPDATE before it: it sees rows newer than a REPEATABLE
+        # READ snapshot, such as a counter just created on a connection of its own.
+        query = sa.select(sa.literal(1)).where(_counter(definition)).with_for_update(read=True)
         if session.execute(query).first() is None:
             return UnknownSequence(definition.name, " in this database")
         return SequenceExhausted(

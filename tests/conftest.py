@@ -1,0 +1,138 @@
+"""Fixtures: every database test runs on SQLite, PostgreSQL and MariaDB.
+
+Server URLs come from MORTAR_SEQ_TEST_POSTGRESQL and MORTAR_SEQ_TEST_MARIADB (defaults:
+this machine's servers). Each run creates databases of its own and drops them afterwards.
+Under CI=true an unreachable server fails the run; elsewhere its tests are skipped, loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+import mortar_seq
+from mortar_seq import registry as registry_module
+from mortar_seq.model import Base
+
+from .databases import BACKENDS, IN_CI, Database, Unreachable, fresh_database
+from .tables import test_metadata
+
+SessionLike = Session | sa.Connection
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    backend: str = request.param
+    try:
+        with fresh_database(backend, tmp_path_factory.mktemp(backend)) as created:
+            engine = created.engine()
+            mortar_seq.create_tables(engine)
+            test_metadata.create_all(engine)
+            engine.dispose()
+            yield created
+    except Unreachable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and the server is unreachable: {exc}")
+        pytest.skip(f"SERVER UNREACHABLE, its tests are skipped (CI=true fails instead): {exc}")
+
+
+@pytest.fixture
+def engine(database: Database) -> Iterator[Engine]:
+    """An engine on a database whose tables are empty, with a fresh registry."""
+    engine = database.engine()
+    with engine.begin() as connection:
+        for table in [*Base.metadata.sorted_tables, *test_metadata.sorted_tables]:
+            connection.execute(table.delete())
+    previous = registry_module.registry
+    registry_module.registry = registry_module.Registry()
+    yield engine
+    registry_module.registry = previous
+    engine.dispose()
+
+
+@dataclass
+class Caller:
+    """How a test's code reaches the database: a Session or a Connection, committing each block
+    (``commit``) or all inside one outer transaction that is never committed (``outer``)."""
+
+    engine: Engine
+    kind: str
+    mode: str
+    _outer: list[Any] = field(default_factory=list)
+
+    def _open(self) -> AbstractContextManager[SessionLike]:
+        if self.kind == "session":
+            return _session_block(self.engine)
+        return self.engine.begin()
+
+    @contextmanager
+    def block(self) -> Iterator[SessionLike]:
+        if self.mode == "commit":
+            with self._open() as session:
+                yield session
+            return
+        if not self._outer:
+            manager = self._open()
+            self._outer[:] = [manager, manager.__enter__()]
+        yield self._outer[1]
+
+    def close(self) -> None:
+        if self._outer:
+            # Leaving with an error rolls the outer transaction back.
+            undo = RuntimeError("end of test")
+            self._outer[0].__exit__(RuntimeError, undo, None)
+
+
+@contextmanager
+def _session_block(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session, session.begin():
+        yield session
+
+
+@pytest.fixture(
+    params=[
+        ("session", "commit"),
+        ("connection", "commit"),
+        ("session", "outer"),
+        ("connection", "outer"),
+    ],
+    ids=lambda p: "-".join(p),
+)
+def caller(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Caller]:
+    kind, mode = request.param
+    made = Caller(engine, kind, mode)
+    yield made
+    made.close()
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    """Collect the statements *engine* sends while the block runs."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def has_row_locks(engine: Engine) -> bool:
+    # No SQLAlchemy flag says so: SQLite's writers share one database-wide lock.
+    return engine.dialect.name != "sqlite"
+
+
+StatementCounter = Callable[[Engine], AbstractContextManager[list[str]]]

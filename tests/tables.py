@@ -1,0 +1,29 @@
+"""Tables the tests write to, beside the library's own."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+test_metadata = sa.MetaData()
+
+issued = sa.Table(
+    "test_issued",
+    test_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sequence", sa.String(120), nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("worker", sa.Integer, nullable=False),
+)
+
+marker = sa.Table(
+    "test_marker",
+    test_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("note", sa.String(50), nullable=False),
+)
+
+canary = sa.Table(
+    "canary",
+    test_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+)
