@@ -44,8 +44,9 @@ def waiting_at_most(session: SessionLike, seconds: int | None, name: str) -> Ite
     knob = lock_wait(dialect)
     if knob is None:
         raise SequenceConfigError(f"nowait is not supported on {dialect.name}")
-    connection = connection_of(session)
     savepoint = session.begin_nested() if knob.aborts_transaction else None
+    # Asked for after begin_nested(): a Session emits its SAVEPOINT only when next used.
+    connection = connection_of(session)
     previous = None
     try:
         previous = knob.swap(connection, seconds)

@@ -75,6 +75,7 @@ class Registry:
         also recreates its counter. What a database stores is remembered per engine, so
         that steady use costs no lookup.
         """
+        check_name(name)
         engine = engine_of(session)
         with self._lock:
             known = self._stored.get(engine, {}).get(name)
