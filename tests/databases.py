@@ -16,7 +16,9 @@ SERVER_URLS = {
     "postgresql": os.environ.get(
         "MORTAR_SEQ_TEST_POSTGRESQL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ),
-    "mariadb": os.environ.get("MORTAR_SEQ_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "mariadb": os.environ.get(
+        "MORTAR_SEQ_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
 }
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -119,9 +119,9 @@ def test_settings_are_stored(caller: Caller) -> None:
         with pytest.raises(SequenceConfigError, match="already registered with step=5; got step=1"):
             register_sequence("stored", session, start=10, reset=30)
     registry_module.registry = registry_module.Registry()
-    with caller.block() as session:
-        with pytest.raises(SequenceConfigError, match="already stored with step=5; got step=1"):
-            register_sequence("stored", session, start=10, reset=30)
+    conflict = "already stored with step=5; got step=1"
+    with caller.block() as session, pytest.raises(SequenceConfigError, match=conflict):
+        register_sequence("stored", session, start=10, reset=30)
 
 
 def test_unknown_names(caller: Caller) -> None:

@@ -1,0 +1,39 @@
+"""Round trips: in steady state one statement per call with UPDATE ... RETURNING, two without."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from mortar_seq import get_next_value, get_next_values, register_sequence
+
+from .conftest import counting
+
+
+def _expected(engine: Engine) -> int:
+    # PostgreSQL and SQLite: UPDATE ... RETURNING. MariaDB: UPDATE, then SELECT.
+    return 1 if engine.dialect.update_returning else 2
+
+
+@pytest.mark.parametrize("kind", ["session", "connection"])
+def test_steady_state_statements(engine: Engine, kind: str) -> None:
+    with engine.begin() as connection:
+        seq = register_sequence("invoice", connection, reset=1000)
+        get_next_value(connection, "plain")
+    session: Session | sa.Connection
+    with Session(engine) as orm, engine.connect() as core:
+        session = orm if kind == "session" else core
+        session.execute(sa.select(1))  # begin the transaction
+        calls = [
+            lambda: seq.next(session),
+            lambda: seq.next_many(session, 50),
+            lambda: get_next_value(session, "plain"),
+            lambda: get_next_values(session, 1000, "plain"),
+        ]
+        for call in calls:
+            with counting(engine) as sent:
+                call()
+            assert len(sent) == _expected(engine), sent
+        session.rollback()

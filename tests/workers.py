@@ -1,0 +1,93 @@
+"""Worker processes for the concurrency tests (importable, for the spawn start method)."""
+
+from __future__ import annotations
+
+import random
+import time
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from mortar_seq import get_next_value, get_sequence, register_sequence
+
+from .tables import issued
+
+
+class _RollBack(Exception):
+    pass
+
+
+def _record(session: Session, name: str, value: int, worker: int) -> None:
+    session.execute(issued.insert().values(sequence=name, value=value, worker=worker))
+
+
+def take_values(
+    url: str,
+    name: str,
+    transactions: int,
+    rollback_share: float,
+    worker: int,
+    barrier: Barrier,
+    results: Any,
+) -> None:
+    """Take values in transactions that record them and commit, some rolled back at random.
+
+    Even workers use the one-call form, odd ones the registered sequence.
+    """
+    engine = sa.create_engine(url)
+    rng = random.Random(worker)
+    committed = 0
+    try:
+        barrier.wait(60)
+        for _ in range(transactions):
+            try:
+                with Session(engine) as session, session.begin():
+                    if worker % 2:
+                        value = get_sequence(name, session).next(session)
+                    else:
+                        value = get_next_value(session, name)
+                    _record(session, name, value, worker)
+                    if rng.random() < rollback_share:
+                        raise _RollBack
+                committed += 1
+            except _RollBack:
+                pass
+        results.put((worker, committed, None))
+    except BaseException as exc:  # reported to the test, which fails on it
+        results.put((worker, committed, repr(exc)))
+    finally:
+        engine.dispose()
+
+
+def first_use(url: str, names: list[str], worker: int, barrier: Barrier, results: Any) -> None:
+    """At the same moment as the others, use each new name for the first time.
+
+    Worker 0 rolls back its transaction; the others commit. Then register one name at once.
+    """
+    engine = sa.create_engine(url)
+    committed = 0
+    try:
+        for name in names:
+            barrier.wait(60)
+            try:
+                with Session(engine) as session, session.begin():
+                    value = get_next_value(session, name)
+                    _record(session, name, value, worker)
+                    time.sleep(0.02)
+                    if worker == 0:
+                        raise _RollBack
+                committed += 1
+            except _RollBack:
+                pass
+        barrier.wait(60)
+        with Session(engine) as session, session.begin():
+            seq = register_sequence("registered-at-once", session, start=100)
+        with Session(engine) as session, session.begin():
+            _record(session, seq.name, seq.next(session), worker)
+        results.put((worker, committed, None))
+    except BaseException as exc:
+        results.put((worker, committed, repr(exc)))
+    finally:
+        engine.dispose()
