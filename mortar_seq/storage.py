@@ -73,6 +73,12 @@ def _insert_apart(
         connection.commit()
 
 
+def stored_names(session: SessionLike) -> list[str]:
+    """Return the names of the stored sequences, sorted."""
+    query = sa.select(StoredSequence.name).order_by(StoredSequence.name)
+    return list(session.execute(query).scalars())
+
+
 def delete(session: SessionLike, name: str) -> bool:
     """Delete the stored rows of *name* in the caller's transaction; tell whether it existed."""
     unsynchronised = {"synchronize_session": False}

@@ -1,0 +1,97 @@
+"""The ``mortar-seq`` console script, run as a new user would: in a subprocess, in a new folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+SCRIPT = shutil.which("mortar-seq", path=str(Path(sys.executable).parent)) or "mortar-seq"
+
+
+def run(folder: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key != "MORTAR_SEQ_URL"}
+    if url is not None:
+        environment["MORTAR_SEQ_URL"] = url
+    return subprocess.run(
+        [SCRIPT, *args], cwd=folder, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def ok(folder: Path, *args: str, url: str | None = None) -> list[str]:
+    done = run(folder, *args, url=url)
+    assert (done.returncode, done.stderr) == (0, ""), done
+    return done.stdout.splitlines()
+
+
+def fails(folder: Path, *args: str, url: str | None = None) -> str:
+    done = run(folder, *args, url=url)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    return done.stderr
+
+
+def test_embedded_default(tmp_path: Path) -> None:
+    ok(tmp_path, "create", "invoice", "--start", "1000")
+    assert (tmp_path / "mortar_seq.sqlite").exists()
+    assert ok(tmp_path, "next", "invoice") == ["1000"]
+    assert ok(tmp_path, "next", "invoice", "-n", "3") == ["1001", "1002", "1003"]
+    assert ok(tmp_path, "last", "invoice") == ["1003"]
+    ok(tmp_path, "create", "minute", "--start", "0", "--reset", "2")
+    assert ok(tmp_path, "next", "minute", "-n", "3") == ["0", "1", "0"]
+    ok(tmp_path, "create", "unused")
+    assert ok(tmp_path, "last", "unused") == []
+
+
+def test_list(tmp_path: Path) -> None:
+    assert ok(tmp_path, "list") == []
+    ok(tmp_path, "create", "b", "--step", "5")
+    ok(tmp_path, "create", "a", "--reset", "9")
+    ok(tmp_path, "next", "b")
+    assert ok(tmp_path, "list") == [
+        "a\ttable\tstart=1 step=1 reset=9\tlast=",
+        "b\ttable\tstart=1 step=5 reset=None\tlast=1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["next", "nope"], "mortar-seq: no sequence named 'nope'"),
+        (["last", "nope"], "mortar-seq: no sequence named 'nope'"),
+        (["create", "x", "--step", "0"], "mortar-seq: step must not be 0"),
+        (["create", "x", "--start", "5", "--reset", "5"], "mortar-seq: reset=5 must lie beyond"),
+        (["create", ""], "mortar-seq: a sequence name must have 1 to 100 characters"),
+        (["next", "x", "-n", "0"], "mortar-seq: count must be at least 1, not 0"),
+        (["--url", "nope://", "list"], "mortar-seq: cannot use 'nope://'"),
+        (
+            ["--url", "postgresql+psycopg://nobody@127.0.0.1:1/none", "list"],
+            "mortar-seq: database error: connection failed",
+        ),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    ok(tmp_path, "create", "x")
+    stderr = fails(tmp_path, *args)
+    assert stderr.startswith(message)
+    assert stderr.count("\n") == 1
+
+
+def test_bad_options_get_usage(tmp_path: Path) -> None:
+    stderr = fails(tmp_path, "next", "x", "-n", "many")
+    assert "invalid int value: 'many'" in stderr
+    assert fails(tmp_path).startswith("usage: mortar-seq")
+
+
+def test_other_databases(tmp_path: Path, engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    ok(tmp_path, "--url", url, "create", "shared", "--start", "7")
+    assert ok(tmp_path, "next", "shared", url=url) == ["7"]  # MORTAR_SEQ_URL
+    assert ok(tmp_path, "--url", url, "next", "shared", "-n", "2") == ["8", "9"]
+    assert not (tmp_path / "mortar_seq.sqlite").exists()
