@@ -74,23 +74,24 @@ def _take(
 ) -> abc.Sequence[int]:
     wanted = Sequence(define(name, initial_value, 1, reset_value), TableSequence())
     registry = registry_module.registry
-    with waiting_at_most(session, no_wait(nowait), wanted.name):
-        for repair in (False, True):
-            sequence = registry.stored(
-                session, wanted.name, create=wanted, repair=repair, nowait=nowait
+
+    def take(repair: bool) -> abc.Sequence[int]:
+        sequence = registry.stored(
+            session, wanted.name, create=wanted, repair=repair, nowait=nowait
+        )
+        if reset_value is not None and sequence.definition.reset != reset_value:
+            raise SequenceConfigError(
+                f"{wanted.name!r} is stored with reset={sequence.definition.reset!r}; "
+                f"got reset_value={reset_value!r}"
             )
-            if reset_value is not None and sequence.definition.reset != reset_value:
-                raise SequenceConfigError(
-                    f"{wanted.name!r} is stored with reset={sequence.definition.reset!r}; "
-                    f"got reset_value={reset_value!r}"
-                )
-            number = check_count(count, sequence.definition)
-            try:
-                return sequence.strategy.next_many(session, sequence.definition, number)
-            except UnknownSequence:
-                # Its rows went away since this process last used it: a rollback of the
-                # transaction that created them, or delete_sequence elsewhere.
-                registry.forget(session, wanted.name)
-                if repair:
-                    raise
-    raise AssertionError("unreachable")
+        number = check_count(count, sequence.definition)
+        return sequence.strategy.next_many(session, sequence.definition, number)
+
+    with waiting_at_most(session, no_wait(nowait), wanted.name):
+        try:
+            return take(repair=False)
+        except UnknownSequence:
+            # Its rows went away since this process last used it: a rollback of the
+            # transaction that created them, or delete_sequence elsewhere.
+            registry.forget(session, wanted.name)
+        return take(repair=True)

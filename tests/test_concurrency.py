@@ -47,7 +47,7 @@ def _url(engine: Engine) -> str:
 
 
 @pytest.mark.slow
-def test_gapless_across_processes(engine: Engine) -> None:
+def test_gapless_across_processes(engine: Engine, record_property: Any) -> None:
     with engine.begin() as connection:
         register_sequence("invoice", connection)
     transactions = 40
@@ -56,6 +56,8 @@ def test_gapless_across_processes(engine: Engine) -> None:
     values = _committed(engine, "invoice")
     assert values == list(range(1, committed + 1))  # no gap, no duplicate
     assert 0 < committed < WORKERS * transactions  # some rolled back, most committed
+    record_property("attempts", WORKERS * transactions)
+    record_property("committed", committed)
 
 
 @pytest.mark.slow
