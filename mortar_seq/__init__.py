@@ -12,11 +12,13 @@ from .model import create_tables
 from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
 from .registry import get_sequence, register_sequence
 from .sequence import Sequence
-from .strategies import SequenceStrategy, TableSequence
+from .strategies import NativeSequence, PooledSequence, SequenceStrategy, TableSequence
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "NativeSequence",
+    "PooledSequence",
     "Sequence",
     "SequenceConfigError",
     "SequenceError",

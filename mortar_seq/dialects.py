@@ -1,4 +1,9 @@
-"""Where databases differ in ways SQLAlchemy does not cover: insert-if-missing and lock waits."""
+"""Where databases differ in ways SQLAlchemy does not cover.
+
+Insert-if-missing, lock waits, transactional DDL, and reading many or the current values
+of a SEQUENCE. The compiled constructs have no default handler on purpose: other
+dialects get UnsupportedCompilationError instead of SQL that is almost right.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
 # MySQL's INSERT IGNORE is left out on purpose: with InnoDB, transactions waiting behind an
@@ -90,3 +98,72 @@ _LOCK_WAITS: dict[str, LockWait] = {
 def lock_wait(dialect: Dialect) -> LockWait | None:
     """Return the lock-wait setting of *dialect*, or None where mortar_seq knows of none."""
     return _LOCK_WAITS.get(dialect.name)
+
+
+# Dialects whose DDL takes part in the transaction (and can be rolled back with it).
+# Elsewhere (MySQL, MariaDB, Oracle) DDL commits the open transaction implicitly.
+_TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite", "mssql"})
+
+
+def ddl_is_transactional(dialect: Dialect) -> bool:
+    """Tell whether DDL can run inside the caller's transaction without committing it."""
+    return dialect.name in _TRANSACTIONAL_DDL
+
+
+class NextValues(Executable, ClauseElement):
+    """SELECT the next *count* values of a SEQUENCE, in one statement (in no set order)."""
+
+    inherit_cache = False
+
+    def __init__(self, sequence: sa.Sequence, count: int) -> None:
+        self.sequence, self.count = sequence, int(count)
+
+
+@compiles(NextValues, "postgresql")
+def _next_values_postgresql(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
+    nextval = compiler.process(element.sequence.next_value(), **kw)
+    return f"SELECT {nextval} FROM generate_series(1, {element.count})"
+
+
+@compiles(NextValues, "mysql")
+@compiles(NextValues, "mariadb")
+def _next_values_mariadb(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
+    # seq_1_to_<n> is a virtual table of MariaDB's Sequence storage engine.
+    nextval = compiler.process(element.sequence.next_value(), **kw)
+    return f"SELECT {nextval} FROM seq_1_to_{element.count}"
+
+
+@compiles(NextValues, "oracle")
+def _next_values_oracle(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
+    name = compiler.preparer.format_sequence(element.sequence)
+    return f"SELECT {name}.nextval FROM DUAL CONNECT BY LEVEL <= {element.count}"
+
+
+class CurrentValue(Executable, ClauseElement):
+    """SELECT the last value a SEQUENCE handed out to anyone, caches included; NULL before any."""
+
+    inherit_cache = False
+
+    def __init__(self, sequence: sa.Sequence) -> None:
+        self.sequence = sequence
+
+
+@compiles(CurrentValue, "postgresql")
+def _current_value_postgresql(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
+    name = compiler.preparer.format_sequence(element.sequence)
+    return f"SELECT CASE WHEN is_called THEN last_value END FROM {name}"
+
+
+@compiles(CurrentValue, "mysql")
+@compiles(CurrentValue, "mariadb")
+def _current_value_mariadb(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
+    # A MariaDB sequence is a one-row table; values up to next_not_cached_value are taken.
+    name = compiler.preparer.format_sequence(element.sequence)
+    taken = "next_not_cached_value <> start_value OR cycle_count > 0"
+    return f"SELECT CASE WHEN {taken} THEN next_not_cached_value - increment END FROM {name}"
+
+
+@compiles(CurrentValue, "oracle")
+def _current_value_oracle(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
+    name = compiler.process(sa.literal(element.sequence.name), **kw)
+    return f"SELECT last_number - increment_by FROM user_sequences WHERE sequence_name = {name}"

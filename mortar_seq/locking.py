@@ -9,25 +9,8 @@ from sqlalchemy.exc import DBAPIError
 
 from .binding import SessionLike, connection_of, dialect_of
 from .dialects import lock_wait
+from .driver_errors import is_lock_timeout
 from .errors import SequenceConfigError, SequenceLocked
-
-_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
-_MYSQL_LOCK_WAIT_TIMEOUT = frozenset({1205, 3572})  # MariaDB (also for NOWAIT), MySQL 8 NOWAIT
-_SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
-
-
-def is_lock_timeout(exc: DBAPIError) -> bool:
-    """Tell whether *exc* says a lock could not be had in time (and nothing worse)."""
-    # Each driver says it its own way, and PyMySQL also carries a (generic) sqlstate.
-    driver_error = exc.orig
-    sqlstate = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
-    if sqlstate == _POSTGRESQL_LOCK_NOT_AVAILABLE:
-        return True
-    sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
-    if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_OR_LOCKED:
-        return True
-    args: tuple[object, ...] = getattr(driver_error, "args", ())
-    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_LOCK_WAIT_TIMEOUT
 
 
 @contextmanager

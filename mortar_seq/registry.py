@@ -8,7 +8,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 
-from .binding import SessionLike, engine_of
+from .binding import SessionLike, dialect_of, engine_of
 from .definition import Definition, check_name, define
 from .errors import SequenceConfigError, UnknownSequence
 from .model import StoredSequence
@@ -37,6 +37,7 @@ class Registry:
     ) -> Sequence:
         """Create the sequence where missing, record it here, return it: `register_sequence`."""
         wanted = Sequence(define(name, start, step, reset), strategy_for(impl))
+        wanted.strategy.check(dialect_of(session))
         with self._lock:
             current = self._registered.get(wanted.name)
         if current is not None:

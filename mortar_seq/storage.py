@@ -40,12 +40,21 @@ def _insert_for(session: SessionLike, entity: type[Any]) -> Any | None:
 
 
 def create_missing(
-    session: SessionLike, entity: type[Any], values: dict[str, Any], *, nowait: bool
+    session: SessionLike,
+    entity: type[Any],
+    values: dict[str, Any],
+    *,
+    nowait: bool,
+    apart: bool = False,
 ) -> None:
-    """Insert a row of *entity* unless its key exists, racing safely with others doing the same."""
-    insert = _insert_for(session, entity)
-    if insert is not None:
-        session.execute(insert.values(values))
+    """Insert a row of *entity* unless its key exists, racing safely with others doing the same.
+
+    In the caller's transaction where the dialect can do so safely, unless *apart* asks
+    for a short transaction of its own (rows other connections must see at once).
+    """
+    in_transaction = _insert_for(session, entity)
+    if in_transaction is not None and not apart:
+        session.execute(in_transaction.values(values))
         return
     try:
         _insert_apart(engine_of(session), entity, values, nowait=nowait)
@@ -55,8 +64,9 @@ def create_missing(
         # Another transaction holds a lock on that key: one that deleted the row or looked
         # for it while it was missing, perhaps the caller's own, which a connection of ours
         # would wait for forever. The caller's transaction waits for any other as usual.
-        retry = sa.insert(entity).values(values).prefix_with("IGNORE", dialect="mysql")
-        session.execute(retry)
+        if in_transaction is None:
+            in_transaction = sa.insert(entity).prefix_with("IGNORE", dialect="mysql")
+        session.execute(in_transaction.values(values))
 
 
 def _insert_apart(
@@ -67,8 +77,9 @@ def _insert_apart(
         bounded = lock_wait(connection.dialect) is not None
         seconds = (0 if nowait else _APART_LOCK_WAIT_SECONDS) if bounded else None
         name = str(values.get("name"))
-        # A duplicate key means someone else created it first.
-        with waiting_at_most(connection, seconds, name), suppress(IntegrityError):
+        # A duplicate key means someone else created it first. The savepoint (where errors
+        # abort a transaction) is rolled back before the error is ignored.
+        with suppress(IntegrityError), waiting_at_most(connection, seconds, name):
             connection.execute(sa.insert(entity).values(values))
         connection.commit()
 

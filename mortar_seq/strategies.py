@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateSequence, DropSequence, ExecutableDDLElement
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import ColumnExpressionArgument
 
-from .arithmetic import Advance, advance, handed_out
-from .binding import SessionLike, dialect_of
+from .arithmetic import Advance, advance, cycle_length, handed_out
+from .binding import SessionLike, connection_of, dialect_of, engine_of
 from .definition import Definition
+from .dialects import CurrentValue, NextValues, ddl_is_transactional
+from .driver_errors import is_sequence_exhausted
 from .errors import SequenceConfigError, SequenceExhausted, UnknownSequence
 from .model import Counter
+from .pool import drop, pool_for
 from .storage import create_missing
 
 
@@ -28,6 +36,9 @@ class SequenceStrategy(Protocol):
     """
 
     kind: ClassVar[str]  # stored with each sequence, so other processes find the strategy
+
+    def check(self, dialect: Dialect) -> None:
+        """Raise `SequenceConfigError` if *dialect*'s database cannot hold this kind."""
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None: ...
 
@@ -55,9 +66,11 @@ class TableSequence:
 
     kind: ClassVar[str] = "table"
 
+    def check(self, dialect: Dialect) -> None:
+        """Every SQLAlchemy database can hold a counter row."""
+
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
-        row = {"name": definition.name, "key": definition.key, "value": None}
-        create_missing(session, Counter, row, nowait=nowait)
+        create_missing(session, Counter, _counter_row(definition), nowait=nowait)
 
     def next(self, session: SessionLike, definition: Definition) -> int:
         return self.next_many(session, definition, 1)[0]
@@ -105,6 +118,10 @@ class TableSequence:
 ColumnExpression = ColumnElement[Any] | ColumnExpressionArgument[Any]
 
 
+def _counter_row(definition: Definition) -> dict[str, Any]:
+    return {"name": definition.name, "key": definition.key, "value": None}
+
+
 def _counter(definition: Definition) -> ColumnElement[bool]:
     return sa.and_(Counter.name == definition.name, Counter.key == definition.key)
 
@@ -145,7 +162,186 @@ def _fits(plan: Advance, step: int) -> ColumnElement[bool]:
     return sa.or_(*allowed)
 
 
-_STRATEGIES: dict[str, type[Any]] = {TableSequence.kind: TableSequence}
+def _contiguous(values: list[int], step: int) -> Sequence[int]:
+    """Return *values* as a range where they follow each other by *step*."""
+    candidate = range(values[0], values[-1] + step, step)
+    return candidate if len(candidate) == len(values) else values
+
+
+@dataclass(frozen=True)
+class NativeSequence:
+    """A database SEQUENCE object: fast, never blocks other transactions, not gapless.
+
+    Runs on PostgreSQL, MariaDB 10.3 and later, and Oracle (compile-tested only); other
+    databases raise `SequenceConfigError` at registration. Values are unique and
+    increasing, but a rolled-back or cached value is never given back. *cache* is how
+    many values each connection reserves at once (None: the database's default; 1 for a
+    resetting sequence, whose cycle may be shorter than that default).
+    """
+
+    cache: int | None = None
+    kind: ClassVar[str] = "native"
+
+    def __post_init__(self) -> None:
+        if self.cache is not None and (
+            isinstance(self.cache, bool) or not isinstance(self.cache, int) or self.cache < 1
+        ):
+            raise SequenceConfigError(
+                f"cache must be None or an integer of at least 1, not {self.cache!r}"
+            )
+
+    def check(self, dialect: Dialect) -> None:
+        if not dialect.supports_sequences:
+            raise SequenceConfigError(
+                f"{dialect.name} has no SEQUENCE objects: use TableSequence (gapless) "
+                "or PooledSequence (fast) there"
+            )
+
+    def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
+        _run_ddl(session, CreateSequence(self.sequence(definition), if_not_exists=True))
+
+    def next(self, session: SessionLike, definition: Definition) -> int:
+        query = sa.select(self.sequence(definition).next_value())
+        with _exhaustion(definition):
+            return int(session.execute(query).scalar_one())
+
+    def next_many(self, session: SessionLike, definition: Definition, count: int) -> Sequence[int]:
+        if count == 1:
+            return [self.next(session, definition)]
+        with _exhaustion(definition):
+            rows = session.execute(NextValues(self.sequence(definition), count)).scalars()
+            values = sorted(int(value) for value in rows)
+        if definition.reset is not None:
+            return values  # a cycle may have wrapped within them: their order is lost
+        return _contiguous(values, definition.step) if definition.step > 0 else values[::-1]
+
+    def last(self, session: SessionLike, definition: Definition) -> int | None:
+        """The database's current value: the last value taken or reserved by any connection's
+        cache (exact with ``cache=1``); None before the first."""
+        value = session.execute(CurrentValue(self.sequence(definition))).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def delete(self, session: SessionLike, definition: Definition) -> None:
+        _run_ddl(session, DropSequence(self.sequence(definition), if_exists=True))
+
+    def sequence(self, definition: Definition) -> sa.Sequence:
+        """Return the database SEQUENCE that holds *definition*'s values."""
+        step, cycle = definition.step, definition.reset is not None
+        low, high = (definition.start, None) if step > 0 else (None, definition.start)
+        if cycle:
+            last = definition.start + step * (cycle_length(definition) - 1)
+            low, high = (definition.start, last) if step > 0 else (last, definition.start)
+        cache = self.cache if self.cache is not None or not cycle else 1
+        return sa.Sequence(
+            native_name(definition.name),
+            start=definition.start,
+            increment=step,
+            minvalue=low,
+            maxvalue=high,
+            cycle=cycle or None,  # None leaves out NO CYCLE, the default everywhere
+            cache=cache,
+        )
+
+
+def native_name(name: str) -> str:
+    """Return the name of the database SEQUENCE behind sequence *name*.
+
+    A readable part and a digest of the whole name: never more than 30 characters of
+    ``[a-z0-9_]``, so any name is safe on every database, and distinct names stay distinct.
+
+    >>> native_name("Invoice 2026/A")
+    'mseq_invoice_2026_a_2a32b2eee1'
+    """
+    readable = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:14].strip("_")
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    return f"mseq_{readable}_{digest}" if readable else f"mseq_{digest}"
+
+
+def _run_ddl(session: SessionLike, ddl: ExecutableDDLElement) -> None:
+    """Run *ddl* in the caller's transaction where DDL is transactional, else apart."""
+    if ddl_is_transactional(dialect_of(session)):
+        connection_of(session).execute(ddl)
+        return
+    with engine_of(session).begin() as connection:
+        connection.execute(ddl)
+
+
+@contextmanager
+def _exhaustion(definition: Definition) -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        if is_sequence_exhausted(exc):
+            raise SequenceExhausted(f"{definition.name!r} reached its limit") from exc
+        raise
+
+
+@dataclass(frozen=True)
+class PooledSequence:
+    """Blocks of values reserved in a short transaction of their own, handed out from memory.
+
+    Unique across processes, not gapless, not ordered across processes: values increase
+    within a process, and values a process reserved but did not hand out (at exit, or
+    taken by a transaction that rolled back) are never handed out again. About one
+    reservation per *block* values; thread-safe, and a child process after ``fork()``
+    never reuses its parent's block. Runs on every database.
+    """
+
+    block: int = 1000
+    kind: ClassVar[str] = "pooled"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
+            raise SequenceConfigError(f"block must be an integer of at least 1, not {self.block!r}")
+
+    def check(self, dialect: Dialect) -> None:
+        """Every SQLAlchemy database can hold the counter row behind the blocks."""
+
+    def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
+        # Committed at once: blocks are reserved on other connections, which must see it.
+        apart = not _holds_sqlite_write_lock(session)
+        create_missing(session, Counter, _counter_row(definition), nowait=nowait, apart=apart)
+
+    def next(self, session: SessionLike, definition: Definition) -> int:
+        return self.next_many(session, definition, 1)[0]
+
+    def next_many(self, session: SessionLike, definition: Definition, count: int) -> Sequence[int]:
+        pool = pool_for(engine_of(session), definition.name, definition.key)
+        values = pool.take(count, lambda missing: self._reserve(session, definition, missing))
+        return _contiguous(values, definition.step) if definition.reset is None else values
+
+    def last(self, session: SessionLike, definition: Definition) -> int | None:
+        return pool_for(engine_of(session), definition.name, definition.key).last
+
+    def delete(self, session: SessionLike, definition: Definition) -> None:
+        drop(engine_of(session), definition.name)
+
+    def _reserve(self, session: SessionLike, definition: Definition, missing: int) -> Sequence[int]:
+        counter = TableSequence()
+        if _holds_sqlite_write_lock(session):
+            # Another connection would wait for the caller's write lock forever: take just
+            # what is missing in the caller's transaction (a rollback gives it back).
+            return counter.next_many(session, definition, missing)
+        wanted = max(self.block, missing)
+        with engine_of(session).connect() as connection:
+            reserved = counter.next_many(connection, definition, wanted)
+            connection.commit()
+        return reserved
+
+
+def _holds_sqlite_write_lock(session: SessionLike) -> bool:
+    # pysqlite opens a transaction only before a write: an open one holds the write lock.
+    if dialect_of(session).name != "sqlite":
+        return False
+    driver_connection = connection_of(session).connection.driver_connection
+    return bool(getattr(driver_connection, "in_transaction", False))
+
+
+_STRATEGIES: dict[str, type[Any]] = {
+    TableSequence.kind: TableSequence,
+    NativeSequence.kind: NativeSequence,
+    PooledSequence.kind: PooledSequence,
+}
 
 
 def strategy_for(impl: object) -> SequenceStrategy:

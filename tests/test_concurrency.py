@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mortar_seq import register_sequence
+from mortar_seq import NativeSequence, PooledSequence, register_sequence
 
 from . import workers
 from .tables import issued
@@ -69,3 +69,38 @@ def test_first_use_and_registration_race(engine: Engine) -> None:
         assert _committed(engine, name) == [1, 2, 3]
     assert _committed(engine, "registered-at-once") == [100, 101, 102, 103]
     assert [count for _, count, _ in reports] == [0, 3, 3, 3]
+
+
+def _by_worker(engine: Engine, name: str) -> dict[int, list[int]]:
+    with engine.connect() as connection:
+        query = sa.select(issued.c.worker, issued.c.value).where(issued.c.sequence == name)
+        rows = connection.execute(query.order_by(issued.c.id)).all()
+    taken: dict[int, list[int]] = {}
+    for worker, value in rows:
+        taken.setdefault(worker, []).append(value)
+    return taken
+
+
+@pytest.mark.slow
+def test_pooled_unique_across_processes(engine: Engine, record_property: Any) -> None:
+    with engine.begin() as connection:
+        register_sequence("pooled", connection, PooledSequence(block=100))
+    _run(workers.take_many, _url(engine), "pooled", 3000)
+    taken = _by_worker(engine, "pooled")
+    everything = [value for values in taken.values() for value in values]
+    assert len(everything) == len(set(everything)) == 12000  # no duplicate
+    assert all(values == sorted(values) for values in taken.values())  # increasing per process
+    record_property("distinct", len(set(everything)))
+    record_property("highest", max(everything))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["postgresql", "mariadb"], indirect=True)
+def test_native_unique_across_processes(engine: Engine) -> None:
+    with engine.begin() as connection:
+        register_sequence("native", connection, NativeSequence)
+    _run(workers.take_many, _url(engine), "native", 500)
+    taken = _by_worker(engine, "native")
+    everything = [value for values in taken.values() for value in values]
+    assert len(everything) == len(set(everything)) == 2000
+    assert all(values == sorted(values) for values in taken.values())

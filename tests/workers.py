@@ -91,3 +91,25 @@ def first_use(url: str, names: list[str], worker: int, barrier: Barrier, results
         results.put((worker, committed, repr(exc)))
     finally:
         engine.dispose()
+
+
+def take_many(
+    url: str, name: str, values: int, worker: int, barrier: Barrier, results: Any
+) -> None:
+    """Take *values* values one by one with next(), recorded 100 to a committed transaction."""
+    engine = sa.create_engine(url)
+    try:
+        barrier.wait(60)
+        with Session(engine) as session:
+            with session.begin():
+                sequence = get_sequence(name, session)
+            for _ in range(0, values, 100):
+                with session.begin():
+                    taken = [sequence.next(session) for _ in range(100)]
+                    rows = [{"sequence": name, "value": v, "worker": worker} for v in taken]
+                    session.execute(issued.insert(), rows)
+        results.put((worker, values, None))
+    except BaseException as exc:
+        results.put((worker, 0, repr(exc)))
+    finally:
+        engine.dispose()

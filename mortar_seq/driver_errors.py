@@ -1,0 +1,48 @@
+"""What a driver's error means: each driver says it its own way."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
+_POSTGRESQL_SEQUENCE_LIMIT = "2200H"
+_MYSQL_LOCK_WAIT_TIMEOUT = frozenset({1205, 3572})  # MariaDB (also for NOWAIT), MySQL 8 NOWAIT
+_MYSQL_SEQUENCE_RUN_OUT = frozenset({4084})
+_SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
+_ORACLE_SEQUENCE_LIMIT = frozenset({8004})
+
+
+def _sqlstate(exc: DBAPIError) -> object:
+    # PyMySQL also carries a (generic) sqlstate, so this alone never decides for MySQL.
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _first_argument(exc: DBAPIError) -> object:
+    args: tuple[object, ...] = getattr(exc.orig, "args", ())
+    return args[0] if args else None
+
+
+def _oracle_code(exc: DBAPIError) -> object:
+    error = _first_argument(exc)
+    return getattr(error, "code", None)
+
+
+def is_lock_timeout(exc: DBAPIError) -> bool:
+    """Tell whether *exc* says a lock could not be had in time (and nothing worse)."""
+    if _sqlstate(exc) == _POSTGRESQL_LOCK_NOT_AVAILABLE:
+        return True
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY_OR_LOCKED:
+        return True
+    errno = _first_argument(exc)
+    return isinstance(errno, int) and errno in _MYSQL_LOCK_WAIT_TIMEOUT
+
+
+def is_sequence_exhausted(exc: DBAPIError) -> bool:
+    """Tell whether *exc* says a database SEQUENCE reached its limit."""
+    if _sqlstate(exc) == _POSTGRESQL_SEQUENCE_LIMIT:
+        return True
+    errno = _first_argument(exc)
+    if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_RUN_OUT:
+        return True
+    return _oracle_code(exc) in _ORACLE_SEQUENCE_LIMIT
