@@ -83,8 +83,10 @@ class Registry:
         if known is not None and not repair:
             return known
         row = load(session, name)
-        missing = row is None
-        if missing and create is not None:
+        if row is None and create is not None:
+            # The strategy's objects (counter row, SEQUENCE) first: whoever sees the stored
+            # row may use them at once, even where each is created in a transaction of its own.
+            create.strategy.create(session, create.definition, nowait=nowait)
             create_missing(session, StoredSequence, _stored_row(create), nowait=nowait)
             row = load(session, name)
         if row is None:
@@ -92,7 +94,7 @@ class Registry:
         found = Sequence(
             Definition(name, row.start, row.step, row.reset), stored_strategy(row.impl, row.options)
         )
-        if create is not None and (missing or repair):
+        if create is not None and repair:
             found.strategy.create(session, found.definition, nowait=nowait)
         with self._lock:
             self._stored.setdefault(engine, {})[name] = found
