@@ -14,12 +14,15 @@ from .errors import SequenceError
 from .model import create_tables
 from .registry import get_sequence, register_sequence
 from .storage import stored_names
+from .strategies import NativeSequence, PooledSequence, TableSequence
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
 
 
 def _create(connection: Connection, args: argparse.Namespace) -> None:
-    register_sequence(args.name, connection, start=args.start, step=args.step, reset=args.reset)
+    register_sequence(
+        args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
+    )
 
 
 def _next(connection: Connection, args: argparse.Namespace) -> None:
@@ -59,7 +62,22 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--start", type=int, default=1, help="first value (default 1)")
     create.add_argument("--step", type=int, default=1, help="increment (default 1)")
     create.add_argument("--reset", type=int, help="start again on reaching this value")
-    create.set_defaults(run=_create)
+    kinds = create.add_mutually_exclusive_group()
+    kinds.add_argument(
+        "--native",
+        dest="impl",
+        action="store_const",
+        const=NativeSequence,
+        help="a database SEQUENCE: fast, not gapless (PostgreSQL, MariaDB, Oracle)",
+    )
+    kinds.add_argument(
+        "--pooled",
+        dest="impl",
+        action="store_const",
+        const=PooledSequence,
+        help="blocks of values handed out from memory: fastest, not gapless",
+    )
+    create.set_defaults(run=_create, impl=TableSequence)
 
     take = commands.add_parser("next", help="take the next value(s), one per line")
     take.add_argument("name", metavar="NAME")

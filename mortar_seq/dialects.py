@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
 # MySQL's INSERT IGNORE is left out on purpose: with InnoDB, transactions waiting behind an
@@ -113,7 +114,13 @@ def ddl_is_transactional(dialect: Dialect) -> bool:
 class NextValues(Executable, ClauseElement):
     """SELECT the next *count* values of a SEQUENCE, in one statement (in no set order)."""
 
+    # Cached like any statement, keyed on what it is built from.
     inherit_cache = False
+    # A list on the class is SQLAlchemy's own protocol for cache keys.
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
+        ("sequence", InternalTraversal.dp_named_ddl_element),
+        ("count", InternalTraversal.dp_plain_obj),
+    ]
 
     def __init__(self, sequence: sa.Sequence, count: int) -> None:
         self.sequence, self.count = sequence, int(count)
@@ -143,6 +150,9 @@ class CurrentValue(Executable, ClauseElement):
     """SELECT the last value a SEQUENCE handed out to anyone, caches included; NULL before any."""
 
     inherit_cache = False
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
+        ("sequence", InternalTraversal.dp_named_ddl_element)
+    ]
 
     def __init__(self, sequence: sa.Sequence) -> None:
         self.sequence = sequence

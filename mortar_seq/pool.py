@@ -23,6 +23,14 @@ class Pool:
         self.available: deque[int] = deque()
         self.last: int | None = None
 
+    def take_one(self, reserve: Callable[[int], Sequence[int]]) -> int:
+        """Hand out one value, reserving more with *reserve(1)* when none is left."""
+        with self.lock:
+            if not self.available:
+                self.available.extend(reserve(1))
+            self.last = value = self.available.popleft()
+            return value
+
     def take(self, count: int, reserve: Callable[[int], Sequence[int]]) -> list[int]:
         """Hand out *count* values, reserving more with *reserve(n)* when too few are left."""
         with self.lock:
@@ -39,6 +47,9 @@ _pools: WeakKeyDictionary[Engine, dict[tuple[str, str], Pool]] = WeakKeyDictiona
 
 def pool_for(engine: Engine, name: str, key: str) -> Pool:
     """Return this process's pool for counter (*name*, *key*) of *engine*'s database."""
+    found = _pools.get(engine, {}).get((name, key))  # the hot path, without the lock
+    if found is not None:
+        return found
     with _lock:
         return _pools.setdefault(engine, {}).setdefault((name, key), Pool())
 

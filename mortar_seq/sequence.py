@@ -38,7 +38,9 @@ class Sequence:
         Save it in the same transaction. With *nowait*, raise `SequenceLocked` instead of
         waiting for another transaction that holds the sequence.
         """
-        with waiting_at_most(session, no_wait(nowait), self.name):
+        if not nowait:  # the hot path: nothing to bound
+            return self.strategy.next(session, self.definition)
+        with waiting_at_most(session, 0, self.name):
             return self.strategy.next(session, self.definition)
 
     def next_many(

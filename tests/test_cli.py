@@ -89,9 +89,22 @@ def test_bad_options_get_usage(tmp_path: Path) -> None:
     assert fails(tmp_path).startswith("usage: mortar-seq")
 
 
+def test_implementations(tmp_path: Path) -> None:
+    ok(tmp_path, "create", "ids", "--pooled")
+    assert ok(tmp_path, "next", "ids", "-n", "2") == ["1", "2"]
+    assert ok(tmp_path, "next", "ids") == ["1001"]  # a new process reserves a new block
+    assert ok(tmp_path, "list")[0].split("\t")[:2] == ["ids", "pooled"]
+    stderr = fails(tmp_path, "create", "fast", "--native")
+    assert stderr.startswith("mortar-seq: sqlite has no SEQUENCE objects")
+    assert "usage" in fails(tmp_path, "create", "both", "--native", "--pooled")
+
+
 def test_other_databases(tmp_path: Path, engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False)
     ok(tmp_path, "--url", url, "create", "shared", "--start", "7")
     assert ok(tmp_path, "next", "shared", url=url) == ["7"]  # MORTAR_SEQ_URL
     assert ok(tmp_path, "--url", url, "next", "shared", "-n", "2") == ["8", "9"]
+    if engine.dialect.name != "sqlite":
+        ok(tmp_path, "--url", url, "create", "fast", "--native", "--start", "5")
+        assert ok(tmp_path, "--url", url, "next", "fast", "-n", "2") == ["5", "6"]
     assert not (tmp_path / "mortar_seq.sqlite").exists()

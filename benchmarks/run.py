@@ -1,0 +1,436 @@
+"""Benchmark mortar_seq against the raw driver and hand-written SQLAlchemy, side by side.
+
+    python benchmarks/run.py [--quick] [--backends sqlite,postgresql,mariadb]
+
+Each backend gets a fresh database (as in the tests; the same URL variables apply). Every
+contender runs in the same process, interleaved, over several repetitions; the table
+shows values per second (median, min and max) and the ratio of the library's median to
+its reference. Raw-driver contenders replay the very statements the library sent,
+recorded from SQLAlchemy's cursor events, through psycopg, PyMySQL or sqlite3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mortar_seq
+from mortar_seq import NativeSequence, PooledSequence, TableSequence
+from mortar_seq.model import Counter
+from tests.databases import Unreachable, fresh_database
+
+bench = sa.MetaData()
+rows = sa.Table(
+    "bench_rows",
+    bench,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+# Built once, executed with parameters: what a user who cares about speed writes.
+INSERT = rows.insert()
+
+Run = Callable[[int], None]  # takes n values (in whatever transactions), returns when done
+
+
+@dataclass
+class Result:
+    backend: str
+    scenario: str
+    contender: str
+    rates: list[float]
+    statements: float | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+
+# -- transactions that take a value, insert a row and commit ---------------------------
+
+
+def library_transactions(engine: Engine, seq: mortar_seq.Sequence, kind: str) -> Run:
+    def run(n: int) -> None:
+        if kind == "session":
+            with Session(engine) as session:
+                for _ in range(n):
+                    with session.begin():
+                        session.execute(INSERT, {"value": seq.next(session)})
+        else:
+            with engine.connect() as connection:
+                for _ in range(n):
+                    with connection.begin():
+                        connection.execute(INSERT, {"value": seq.next(connection)})
+
+    return run
+
+
+def core_transactions(engine: Engine, name: str, kind: str) -> Run:
+    """The floor for any SQLAlchemy library: hand-written Core, the plainest correct SQL."""
+    where = sa.and_(Counter.name == name, Counter.key == "")
+    bump = sa.update(Counter).where(where).values(value=Counter.value + 1)
+    bump_returning = bump.returning(Counter.value)
+    current = sa.select(Counter.value).where(where)
+    returning = engine.dialect.update_returning
+
+    def take(session: Session | sa.Connection) -> int:
+        if returning:
+            return int(session.execute(bump_returning).scalar_one())
+        session.execute(bump)
+        return int(session.execute(current).scalar_one())
+
+    def run(n: int) -> None:
+        if kind == "session":
+            with Session(engine) as session:
+                for _ in range(n):
+                    with session.begin():
+                        session.execute(INSERT, {"value": take(session)})
+        else:
+            with engine.connect() as connection:
+                for _ in range(n):
+                    with connection.begin():
+                        connection.execute(INSERT, {"value": take(connection)})
+
+    return run
+
+
+def recorded(engine: Engine, action: Callable[[sa.Connection], None]) -> list[tuple[str, Any]]:
+    """Run *action* once and return the (statement, parameters) the driver was sent."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.connect() as connection:
+            action(connection)
+            connection.commit()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def raw_transactions(engine: Engine, statements: list[tuple[str, Any]]) -> Run:
+    """Replay *statements* with the bare driver (a pool checkout, used directly)."""
+
+    def run(n: int) -> None:
+        connection = engine.raw_connection()
+        driver = connection.driver_connection
+        try:
+            cursor = driver.cursor()
+            for _ in range(n):
+                for statement, parameters in statements:
+                    cursor.execute(statement, parameters)
+                    if cursor.description is not None:
+                        cursor.fetchall()
+                driver.commit()
+        finally:
+            connection.close()
+
+    return run
+
+
+# -- native and pooled -----------------------------------------------------------------
+
+
+def library_loop(engine: Engine, call: Callable[[sa.Connection], object], per_call: int) -> Run:
+    def run(n: int) -> None:
+        with engine.connect() as connection:
+            for _ in range(n // per_call):
+                call(connection)
+            connection.commit()
+
+    return run
+
+
+def raw_loop(engine: Engine, statement: str, parameters: Any, per_call: int) -> Run:
+    def run(n: int) -> None:
+        connection = engine.raw_connection()
+        driver = connection.driver_connection
+        try:
+            cursor = driver.cursor()
+            for _ in range(n // per_call):
+                cursor.execute(statement, parameters)
+                cursor.fetchall()
+            driver.commit()
+        finally:
+            connection.close()
+
+    return run
+
+
+# -- several processes -----------------------------------------------------------------
+
+
+def _worker(
+    url: str, contender: str, statements: list[tuple[str, Any]], n: int, start: Any, done: Any
+) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        seq = mortar_seq.get_sequence("bench-table", connection)
+    runs = {
+        "library, Session": lambda: library_transactions(engine, seq, "session"),
+        "library, Connection": lambda: library_transactions(engine, seq, "connection"),
+        "SQLAlchemy Core, Session": lambda: core_transactions(engine, "bench-table", "session"),
+        "SQLAlchemy Core, Connection": lambda: core_transactions(
+            engine, "bench-table", "connection"
+        ),
+        "raw driver": lambda: raw_transactions(engine, statements),
+    }
+    run = runs[contender]()
+    run(1)  # warm up: connect, compile
+    start.wait()
+    run(n)
+    done.put(n)
+    engine.dispose()
+
+
+def in_processes(
+    url: str, contender: str, statements: list[tuple[str, Any]], workers: int
+) -> Callable[[int], float]:
+    """Return a runner that takes n values over *workers* processes and returns the seconds."""
+    spawn = multiprocessing.get_context("spawn")
+
+    def timed(n: int) -> float:
+        start, done = spawn.Barrier(workers + 1), spawn.Queue()
+        each = n // workers
+        processes = [
+            spawn.Process(target=_worker, args=(url, contender, statements, each, start, done))
+            for _ in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        start.wait()
+        began = time.perf_counter()
+        for _ in processes:
+            done.get(timeout=600)
+        seconds = time.perf_counter() - began
+        for process in processes:
+            process.join()
+        return seconds
+
+    return timed
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+def statements_per_value(engine: Engine, run: Run, n: int) -> float:
+    count = 0
+
+    def tally(*_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    sa.event.listen(engine, "before_cursor_execute", tally)
+    try:
+        run(n)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", tally)
+    return count / n
+
+
+def measure(contenders: dict[str, Run], n: int, repetitions: int) -> dict[str, list[float]]:
+    """Run the contenders interleaved, *repetitions* times; values per second each time."""
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    for run in contenders.values():
+        run(max(1, n // 10))  # warm up
+    for _ in range(repetitions):
+        for name, run in contenders.items():
+            began = time.perf_counter()
+            run(n)
+            rates[name].append(n / (time.perf_counter() - began))
+    return rates
+
+
+def bench_backend(backend: str, engine: Engine, quick: bool) -> list[Result]:
+    repetitions = 3 if quick else 5
+    transactions = 100 if quick else 400
+    results: list[Result] = []
+    mortar_seq.create_tables(engine)
+    bench.create_all(engine)
+    with engine.begin() as connection:
+        table = mortar_seq.register_sequence("bench-table", connection, TableSequence)
+        core_name = "bench-core"
+        mortar_seq.register_sequence(core_name, connection)
+        mortar_seq.get_next_value(connection, core_name)  # the floor's UPDATE needs a value
+        pooled = mortar_seq.register_sequence("bench-pooled", connection, PooledSequence)
+    with engine.connect() as connection:
+        native_supported = connection.dialect.supports_sequences
+
+    def add(scenario: str, rates: dict[str, list[float]], counts: dict[str, float]) -> None:
+        for contender, values in rates.items():
+            results.append(Result(backend, scenario, contender, values, counts.get(contender)))
+
+    # TableSequence in a transaction that inserts a row and commits, one worker.
+    one_transaction = recorded(
+        engine,
+        lambda c: c.execute(INSERT, {"value": table.next(c)}),
+    )
+    contenders = {
+        "library, Session": library_transactions(engine, table, "session"),
+        "library, Connection": library_transactions(engine, table, "connection"),
+        "SQLAlchemy Core, Session": core_transactions(engine, core_name, "session"),
+        "SQLAlchemy Core, Connection": core_transactions(engine, core_name, "connection"),
+        "raw driver": raw_transactions(engine, one_transaction),
+    }
+    counts = {
+        "library, Connection": statements_per_value(engine, contenders["library, Connection"], 20)
+    }
+    add("table: 1 worker", measure(contenders, transactions, repetitions), counts)
+
+    # The same, four worker processes on one sequence.
+    url = engine.url.render_as_string(hide_password=False)
+    rates: dict[str, list[float]] = {}
+    for _ in range(repetitions):
+        for contender in (
+            "library, Session",
+            "library, Connection",
+            "SQLAlchemy Core",
+            "raw driver",
+        ):
+            seconds = in_processes(url, contender, one_transaction, 4)(transactions * 2)
+            rates.setdefault(contender, []).append(transactions * 2 / seconds)
+    add("table: 4 workers", rates, {})
+
+    # NativeSequence: next() and next_many(1000) against raw nextval.
+    loops = 500 if quick else 2000
+    if native_supported:
+        with engine.begin() as connection:
+            native = mortar_seq.register_sequence("bench-native", connection, NativeSequence)
+        nextval = recorded(engine, lambda c: native.next(c))[0]
+        many = recorded(engine, lambda c: native.next_many(c, 1000))[0]
+        contenders = {
+            "library next()": library_loop(engine, native.next, 1),
+            "raw nextval": raw_loop(engine, *nextval, 1),
+        }
+        counts = {"library next()": statements_per_value(engine, contenders["library next()"], 20)}
+        add("native: next()", measure(contenders, loops, repetitions), counts)
+        contenders = {
+            "library next_many(1000)": library_loop(
+                engine, lambda c: native.next_many(c, 1000), 1000
+            ),
+            "raw set-returning": raw_loop(engine, *many, 1000),
+        }
+        counts = {
+            "library next_many(1000)": statements_per_value(
+                engine, contenders["library next_many(1000)"], 2000
+            )
+        }
+        add("native: next_many(1000)", measure(contenders, loops * 20, repetitions), counts)
+        reference = (
+            "raw nextval",
+            contenders_rate(results, backend, "native: next()", "raw nextval"),
+        )
+    else:
+        reference = (
+            "raw driver (table: 1 worker)",
+            contenders_rate(results, backend, "table: 1 worker", "raw driver"),
+        )
+
+    # PooledSequence: values per second from memory.
+    pooled_run = library_loop(engine, pooled.next, 1)
+    counts = {"library next()": statements_per_value(engine, pooled_run, 5000)}
+    add("pooled: next()", measure({"library next()": pooled_run}, loops * 10, repetitions), counts)
+    results.append(Result(backend, "pooled: next()", f"reference: {reference[0]}", [reference[1]]))
+    return results
+
+
+def contenders_rate(results: list[Result], backend: str, scenario: str, contender: str) -> float:
+    for result in results:
+        if (result.backend, result.scenario, result.contender) == (backend, scenario, contender):
+            return result.median
+    raise LookupError(contender)
+
+
+# -- the report ------------------------------------------------------------------------
+
+# (scenario, library contender) -> (reference contender, target ratio)
+TARGETS = {
+    ("table: 1 worker", "library, Session"): ("SQLAlchemy Core, Session", 0.95),
+    ("table: 1 worker", "library, Connection"): ("SQLAlchemy Core, Connection", 0.95),
+    ("table: 4 workers", "library, Session"): ("SQLAlchemy Core", 0.95),
+    ("table: 4 workers", "library, Connection"): ("SQLAlchemy Core", 0.95),
+    ("native: next()", "library next()"): ("raw nextval", 0.7),
+    ("native: next_many(1000)", "library next_many(1000)"): ("raw set-returning", 0.5),
+}
+RAW_TARGETS = {
+    ("table: 1 worker", "library, Connection"): 0.8,
+    ("table: 4 workers", "library, Connection"): 0.8,
+}
+
+
+def report(results: list[Result]) -> str:
+    lines = [
+        f"{'backend':<11} {'scenario':<24} {'contender':<30} {'median/s':>10} "
+        f"{'min/s':>10} {'max/s':>10} {'stmts/val':>9}  ratio (target)",
+    ]
+    for result in results:
+        ratios: list[str] = []
+        target = TARGETS.get((result.scenario, result.contender))
+        if target is not None:
+            reference = contenders_rate(results, result.backend, result.scenario, target[0])
+            ratios.append(f"{result.median / reference:.2f}x {target[0]} (>= {target[1]})")
+        raw_target = RAW_TARGETS.get((result.scenario, result.contender))
+        if raw_target is not None:
+            reference = contenders_rate(results, result.backend, result.scenario, "raw driver")
+            ratios.append(f"{result.median / reference:.2f}x raw driver (>= {raw_target})")
+        if result.scenario == "pooled: next()" and result.contender == "library next()":
+            reference = next(
+                r
+                for r in results
+                if r.backend == result.backend and r.contender.startswith("reference: ")
+            )
+            ratios.append(
+                f"{result.median / reference.median:.0f}x {reference.contender[11:]} (>= 50)"
+            )
+        if result.contender.startswith("reference: "):
+            continue
+        statements = "" if result.statements is None else f"{result.statements:.3f}"
+        lines.append(
+            f"{result.backend:<11} {result.scenario:<24} {result.contender:<30} "
+            f"{result.median:>10.0f} {min(result.rates):>10.0f} {max(result.rates):>10.0f} "
+            f"{statements:>9}  {'; '.join(ratios)}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer values and repetitions")
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
+    args = parser.parse_args()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        for backend in args.backends.split(","):
+            try:
+                database = stack.enter_context(fresh_database(backend, Path(folder)))
+            except Unreachable as exc:
+                print(f"skipping {backend}: {exc}", file=sys.stderr)
+                continue
+            engine = database.engine()
+            print(f"measuring {backend} ...", file=sys.stderr)
+            results.extend(bench_backend(backend, engine, args.quick))
+            engine.dispose()
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
