@@ -52,6 +52,12 @@ def engine(database: Database) -> Iterator[Engine]:
     with engine.begin() as connection:
         for table in [*Base.metadata.sorted_tables, *test_metadata.sorted_tables]:
             connection.execute(table.delete())
+    with engine.connect() as connection:
+        if connection.dialect.supports_sequences:  # NativeSequence's objects, too
+            for name in sa.inspect(connection).get_sequence_names():
+                if name.startswith("mseq_"):
+                    connection.execute(sa.schema.DropSequence(sa.Sequence(name)))
+            connection.commit()
     previous = registry_module.registry
     registry_module.registry = registry_module.Registry()
     yield engine
