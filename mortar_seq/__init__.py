@@ -10,9 +10,10 @@ from .errors import (
 )
 from .model import create_tables
 from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
-from .registry import get_sequence, register_sequence
+from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
 from .strategies import NativeSequence, PooledSequence, SequenceStrategy, TableSequence
+from .template import Template
 
 __version__ = "0.1.0.dev0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "SequenceLocked",
     "SequenceStrategy",
     "TableSequence",
+    "Template",
     "TemplateError",
     "UnknownSequence",
     "create_tables",
@@ -34,5 +36,7 @@ __all__ = [
     "get_next_value",
     "get_next_values",
     "get_sequence",
+    "get_template",
     "register_sequence",
+    "register_template",
 ]

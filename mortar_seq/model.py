@@ -60,7 +60,7 @@ class Base(DeclarativeBase):
 
 
 class StoredSequence(Base):
-    """One row per sequence: its implementation and settings, so any process can use it."""
+    """One row per sequence or template: implementation and settings, so any process can use it."""
 
     __tablename__ = "mortar_seq_sequence"
 
@@ -70,6 +70,8 @@ class StoredSequence(Base):
     start: Mapped[int] = mapped_column(sa.BigInteger)
     step: Mapped[int] = mapped_column(sa.BigInteger)
     reset: Mapped[int | None] = mapped_column(sa.BigInteger)
+    pattern: Mapped[str | None] = mapped_column(sa.Text)  # templates only
+    parent: Mapped[str | None] = mapped_column(Name(NAME_MAX))  # a template's parent template
 
 
 class Counter(Base):

@@ -9,12 +9,14 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 
 from .binding import SessionLike, dialect_of, engine_of
-from .definition import Definition, check_name, define
+from .definition import NAME_MAX, Definition, check_name, define
 from .errors import SequenceConfigError, UnknownSequence
 from .model import StoredSequence
+from .pattern import parse
 from .sequence import Sequence
 from .storage import create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
+from .template import Template, forget_counters
 
 
 class Registry:
@@ -23,6 +25,7 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._registered: dict[str, Sequence] = {}
+        self._templates: dict[str, Template] = {}
         self._stored: WeakKeyDictionary[Engine, dict[str, Sequence]] = WeakKeyDictionary()
 
     def register(
@@ -39,6 +42,8 @@ class Registry:
         wanted = Sequence(define(name, start, step, reset), strategy_for(impl))
         wanted.strategy.check(dialect_of(session))
         with self._lock:
+            if wanted.name in self._templates:
+                raise SequenceConfigError(f"{wanted.name!r} is already registered as a template")
             current = self._registered.get(wanted.name)
         if current is not None:
             _refuse_conflict(current, wanted, "registered")
@@ -53,6 +58,8 @@ class Registry:
         check_name(name)
         with self._lock:
             found = self._registered.get(name)
+            if name in self._templates:
+                raise UnknownSequence(name, ": it is a template (use get_template)")
         if found is not None:
             return found
         if session is None:
@@ -91,6 +98,10 @@ class Registry:
             row = load(session, name)
         if row is None:
             raise UnknownSequence(name)
+        if row.pattern is not None:
+            if create is not None:
+                raise SequenceConfigError(f"{name!r} is already stored as a template")
+            raise UnknownSequence(name, ": it is a template (use get_template)")
         found = Sequence(
             Definition(name, row.start, row.step, row.reset), stored_strategy(row.impl, row.options)
         )
@@ -115,8 +126,78 @@ class Registry:
         existed = delete(session, name)
         with self._lock:
             self._registered.pop(name, None)
+            self._templates.pop(name, None)
         self.forget(session, name)
+        forget_counters(engine_of(session), name)
         return existed
+
+    def register_template(
+        self,
+        name: str,
+        pattern: str,
+        session: SessionLike,
+        *,
+        start: int = 1,
+        step: int = 1,
+        impl: object = None,
+    ) -> Template:
+        """Store template *name* where missing, record it here, return it: `register_template`."""
+        settings = define(name, start, step)
+        strategy = strategy_for(impl)
+        strategy.check(dialect_of(session))
+        parsed = parse(pattern, settings.name, lambda field: self._is_template(session, field))
+        parent = None if parsed.parent is None else self.get_template(parsed.parent, session)
+        wanted = Template(settings.name, parsed, settings.start, settings.step, strategy, parent)
+        with self._lock:
+            if wanted.name in self._registered:
+                raise SequenceConfigError(f"{wanted.name!r} is already registered as a sequence")
+            current = self._templates.get(wanted.name)
+        if current is not None:
+            _refuse_template_conflict(current, wanted, "registered")
+        row = load(session, wanted.name)
+        if row is None:
+            create_missing(session, StoredSequence, _stored_template(wanted), nowait=False)
+            row = load(session, wanted.name)
+        if row is None:
+            raise UnknownSequence(wanted.name, " (deleted while being registered)")
+        _refuse_template_conflict(self._template_from(session, wanted.name, row), wanted, "stored")
+        with self._lock:
+            current = self._templates.setdefault(wanted.name, wanted)
+        _refuse_template_conflict(current, wanted, "registered")
+        return wanted
+
+    def get_template(self, name: str, session: SessionLike | None = None) -> Template:
+        """Return the template registered as *name*, or with *session* one stored elsewhere."""
+        check_name(name)
+        with self._lock:
+            found = self._templates.get(name)
+        if found is not None:
+            return found
+        if session is None:
+            raise UnknownSequence(name, " registered as a template in this process")
+        row = load(session, name)
+        if row is None:
+            raise UnknownSequence(name)
+        stored = self._template_from(session, name, row)
+        with self._lock:
+            return self._templates.setdefault(name, stored)
+
+    def _template_from(self, session: SessionLike, name: str, row: Any) -> Template:
+        if row.pattern is None:
+            raise UnknownSequence(name, ": it is a sequence, not a template")
+        parsed = parse(row.pattern, name, lambda field: field == row.parent)
+        parent = None if row.parent is None else self.get_template(row.parent, session)
+        strategy = stored_strategy(row.impl, row.options)
+        return Template(name, parsed, row.start, row.step, strategy, parent)
+
+    def _is_template(self, session: SessionLike, name: str) -> bool:
+        with self._lock:
+            if name in self._templates:
+                return True
+        if len(name) > NAME_MAX:
+            return False
+        row = load(session, name)
+        return row is not None and row.pattern is not None
 
 
 def _stored_row(sequence: Sequence) -> dict[str, Any]:
@@ -136,13 +217,43 @@ def _described(sequence: Sequence) -> dict[str, Any]:
     }
 
 
+def _stored_template(template: Template) -> dict[str, Any]:
+    return {
+        "name": template.name,
+        "impl": template.strategy.kind,
+        "options": strategy_options(template.strategy),
+        "start": template.start,
+        "step": template.step,
+        "reset": None,
+        "pattern": template.pattern,
+        "parent": None if template.parent is None else template.parent.name,
+    }
+
+
+def _refuse_template_conflict(have: Template, want: Template, where: str) -> None:
+    described = [
+        {
+            "pattern": template.pattern,
+            "impl": type(template.strategy).__name__,
+            **strategy_options(template.strategy),
+            "start": template.start,
+            "step": template.step,
+        }
+        for template in (have, want)
+    ]
+    _refuse_difference(want.name, where, described[0], described[1])
+
+
 def _refuse_conflict(have: Sequence, want: Sequence, where: str) -> None:
-    had, wanted = _described(have), _described(want)
+    _refuse_difference(want.name, where, _described(have), _described(want))
+
+
+def _refuse_difference(name: str, where: str, had: dict[str, Any], wanted: dict[str, Any]) -> None:
     differ = [key for key in wanted if had.get(key) != wanted[key]]
     if differ:
         was = ", ".join(f"{key}={had.get(key)!r}" for key in differ)
         got = ", ".join(f"{key}={wanted[key]!r}" for key in differ)
-        raise SequenceConfigError(f"{want.name!r} is already {where} with {was}; got {got}")
+        raise SequenceConfigError(f"{name!r} is already {where} with {was}; got {got}")
 
 
 registry = Registry()
@@ -175,3 +286,32 @@ def get_sequence(name: str, session: SessionLike | None = None) -> Sequence:
     An unknown name raises `UnknownSequence`.
     """
     return registry.get(name, session)
+
+
+def register_template(
+    name: str,
+    pattern: str,
+    session: SessionLike,
+    *,
+    start: int = 1,
+    step: int = 1,
+    impl: object = None,
+) -> Template:
+    """Store template *name* with *pattern* where missing, register it here and return it.
+
+    Run it at setup. *pattern* holds one ``{counter}`` placeholder (a conversion and format
+    spec allowed, ``{counter:03d}``), keywords (``{year}``) and at most one placeholder
+    named after another registered template, its parent. Each distinct rendering of the
+    non-counter part counts on its own, from *start* by *step*, with the guarantees of
+    *impl* (default: the gapless `TableSequence`). An invalid pattern raises
+    `TemplateError`; registering again differently raises `SequenceConfigError`.
+    """
+    return registry.register_template(name, pattern, session, start=start, step=step, impl=impl)
+
+
+def get_template(name: str, session: SessionLike | None = None) -> Template:
+    """Return the template registered as *name*; given *session*, also one stored elsewhere.
+
+    An unknown name raises `UnknownSequence`.
+    """
+    return registry.get_template(name, session)

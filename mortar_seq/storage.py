@@ -21,12 +21,20 @@ _APART_LOCK_WAIT_SECONDS = 1
 
 
 def load(session: SessionLike, name: str) -> Row[Any] | None:
-    """Return the stored impl, options, start, step and reset of *name*, or None."""
+    """Return what is stored of *name* (impl, options, settings, pattern, parent), or None."""
     stored = StoredSequence
-    query = sa.select(stored.impl, stored.options, stored.start, stored.step, stored.reset)
+    query = sa.select(
+        stored.impl,
+        stored.options,
+        stored.start,
+        stored.step,
+        stored.reset,
+        stored.pattern,
+        stored.parent,
+    )
     query = query.where(stored.name == name)
     row = session.execute(query).one_or_none()
-    if row is None and _insert_for(session, stored) is None:
+    if row is None and creates_apart(session):
         # Where rows are created on a connection of their own, they may be newer than the
         # caller's REPEATABLE READ snapshot. A locking read would see them, but on a missing
         # key it takes a gap lock that a later creation would wait for: look apart instead.
@@ -37,6 +45,11 @@ def load(session: SessionLike, name: str) -> Row[Any] | None:
 
 def _insert_for(session: SessionLike, entity: type[Any]) -> Any | None:
     return insert_unless_present(dialect_of(session), entity)
+
+
+def creates_apart(session: SessionLike) -> bool:
+    """Tell whether missing rows are created on a connection of their own (MariaDB)."""
+    return _insert_for(session, Counter) is None
 
 
 def create_missing(
@@ -56,6 +69,8 @@ def create_missing(
     if in_transaction is not None and not apart:
         session.execute(in_transaction.values(values))
         return
+    if _present(session, entity, values):
+        return  # inserting it apart would wait for whoever holds the row
     try:
         _insert_apart(engine_of(session), entity, values, nowait=nowait)
     except SequenceLocked:
@@ -67,6 +82,11 @@ def create_missing(
         if in_transaction is None:
             in_transaction = sa.insert(entity).prefix_with("IGNORE", dialect="mysql")
         session.execute(in_transaction.values(values))
+
+
+def _present(session: SessionLike, entity: type[Any], values: dict[str, Any]) -> bool:
+    keys = [column == values[column.key] for column in sa.inspect(entity).primary_key]
+    return session.execute(sa.select(sa.literal(1)).where(*keys)).first() is not None
 
 
 def _insert_apart(

@@ -51,6 +51,9 @@ class SequenceStrategy(Protocol):
 
     def last(self, session: SessionLike, definition: Definition) -> int | None: ...
 
+    def reached(self, session: SessionLike, definition: Definition) -> int | None:
+        """Return the furthest value taken or reserved by anyone; None before the first."""
+
     def delete(self, session: SessionLike, definition: Definition) -> None: ...
 
 
@@ -92,6 +95,9 @@ class TableSequence:
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         return session.execute(_current(definition)).scalar_one_or_none()
+
+    def reached(self, session: SessionLike, definition: Definition) -> int | None:
+        return self.last(session, definition)
 
     def delete(self, session: SessionLike, definition: Definition) -> None:
         """Nothing beyond the stored rows, which the registry deletes."""
@@ -217,6 +223,9 @@ class NativeSequence:
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
         _run_ddl(session, CreateSequence(self.sequence(definition), if_not_exists=True))
+        if definition.key:
+            # A template's counter: its row lists the key (its value stays unused).
+            create_missing(session, Counter, _counter_row(definition), nowait=nowait)
 
     def next(self, session: SessionLike, definition: Definition) -> int:
         with _exhaustion(definition):
@@ -238,6 +247,9 @@ class NativeSequence:
         cache (exact with ``cache=1``); None before the first."""
         value = session.execute(CurrentValue(self.sequence(definition))).scalar_one_or_none()
         return None if value is None else int(value)
+
+    def reached(self, session: SessionLike, definition: Definition) -> int | None:
+        return self.last(session, definition)
 
     def delete(self, session: SessionLike, definition: Definition) -> None:
         _run_ddl(session, DropSequence(self.sequence(definition), if_exists=True))
@@ -266,7 +278,7 @@ def _database_sequence(strategy: NativeSequence, definition: Definition) -> sa.S
         low, high = (definition.start, last) if step > 0 else (last, definition.start)
     cache = strategy.cache if strategy.cache is not None or not cycle else 1
     return sa.Sequence(
-        native_name(definition.name),
+        native_name(definition.name, definition.key),
         start=definition.start,
         increment=step,
         minvalue=low,
@@ -276,8 +288,8 @@ def _database_sequence(strategy: NativeSequence, definition: Definition) -> sa.S
     )
 
 
-def native_name(name: str) -> str:
-    """Return the name of the database SEQUENCE behind sequence *name*.
+def native_name(name: str, key: str = "") -> str:
+    """Return the name of the database SEQUENCE behind sequence *name* (a template's: and *key*).
 
     A readable part and a digest of the whole name: never more than 30 characters of
     ``[a-z0-9_]``, so any name is safe on every database, and distinct names stay distinct.
@@ -286,7 +298,8 @@ def native_name(name: str) -> str:
     'mseq_invoice_2026_a_2a32b2eee1'
     """
     readable = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:14].strip("_")
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    whole = name if not key else f"{name}\x00{key}"  # NUL is in neither
+    digest = hashlib.sha256(whole.encode("utf-8")).hexdigest()[:10]
     return f"mseq_{readable}_{digest}" if readable else f"mseq_{digest}"
 
 
@@ -346,6 +359,9 @@ class PooledSequence:
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         return pool_for(engine_of(session), definition.name, definition.key).last
+
+    def reached(self, session: SessionLike, definition: Definition) -> int | None:
+        return TableSequence().last(session, definition)  # the end of the last reserved block
 
     def delete(self, session: SessionLike, definition: Definition) -> None:
         drop(engine_of(session), definition.name)

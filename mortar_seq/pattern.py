@@ -1,0 +1,188 @@
+"""Template patterns, parsed with Python's own format-string parser: pure Python, no database.
+
+Each distinct rendering of a pattern's non-counter part has a counter of its own. Its key
+is that rendering as a format string in which only the counter is left to fill, braces
+escaped: readable, unambiguous, and rendering an identifier is ``key.format(counter=n)``.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .errors import TemplateError
+from .model import KEY_MAX
+
+COUNTER = "counter"
+_FORMATTER = string.Formatter()
+_CONVERSIONS = frozenset({None, "r", "s", "a"})
+_BASES = {"x": 16, "X": 16, "o": 8, "b": 2}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One placeholder: its name, conversion and format spec."""
+
+    name: str
+    conversion: str | None
+    spec: str
+
+    def placeholder(self) -> str:
+        conversion = f"!{self.conversion}" if self.conversion else ""
+        spec = f":{self.spec}" if self.spec else ""
+        return "{" + self.name + conversion + spec + "}"
+
+    def render(self, value: object) -> str:
+        converted = _FORMATTER.convert_field(value, self.conversion)
+        return str(_FORMATTER.format_field(converted, self.spec))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A parsed pattern: literal text and placeholders, its counter, and its parent if any."""
+
+    text: str
+    parts: tuple[tuple[str, Field | None], ...]
+    counter: Field
+    parent: str | None
+
+    @property
+    def keywords(self) -> frozenset[str]:
+        """The names every call must give (the parent's included)."""
+        return frozenset(f.name for _, f in self.parts if f is not None and f.name != COUNTER)
+
+    def key(self, keywords: Mapping[str, object]) -> str:
+        """Fill in every placeholder but the counter; return the counter's key.
+
+        >>> parse("{year}: Playlist {counter}", "PL", lambda name: False).key({"year": 2015})
+        '2015: Playlist {counter}'
+        >>> parse("{a}{b}-{counter:03d}", "X", lambda name: False).key({"a": "{1", "b": 23})
+        '{{123-{counter:03d}'
+        """
+        rendered: list[str] = []
+        for literal, field in self.parts:
+            rendered.append(_escape(literal))
+            if field is None:
+                continue
+            if field.name == COUNTER:
+                rendered.append(field.placeholder())
+                continue
+            if field.name not in keywords:
+                raise TemplateError(f"{self.text!r} needs the keyword {field.name!r}")
+            rendered.append(_escape(_render(field, keywords[field.name])))
+        key = "".join(rendered)
+        _check_key(key)
+        return key
+
+
+def identifier(key: str, counter: int) -> str:
+    """Return the identifier a counter *key* gives for *counter*.
+
+    >>> identifier("2015: Playlist 2 > Audio File {counter:02d}", 1)
+    '2015: Playlist 2 > Audio File 01'
+    """
+    return key.format(counter=counter)
+
+
+def counter_in(key: str, text: str) -> int | None:
+    """Return the counter *n* for which ``identifier(key, n) == text``, or None.
+
+    >>> counter_in("2015: Playlist {counter}", "2015: Playlist 12")
+    12
+    >>> counter_in("F-{counter:03x}", "F-0ff"), counter_in("F-{counter:03x}", "F-ff")
+    (255, None)
+    """
+    (prefix, name, spec, conversion), *rest = _FORMATTER.parse(key)
+    suffix = rest[0][0] if rest else ""
+    if name != COUNTER or len(text) < len(prefix) + len(suffix):
+        return None
+    if not (text.startswith(prefix) and text.endswith(suffix)):
+        return None
+    middle = text[len(prefix) : len(text) - len(suffix)]
+    field = Field(COUNTER, conversion, spec or "")
+    base = _BASES.get(field.spec[-1:], 10)
+    digits = "".join(ch for ch in middle if ch not in " ,_")
+    for candidate in (digits, digits.lstrip("0") or "0"):
+        try:
+            number = int(candidate, base)
+        except ValueError:
+            try:
+                number = int(candidate, 0)
+            except ValueError:
+                continue
+        if field.render(number) == middle:
+            return number
+    return None
+
+
+def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pattern:
+    """Parse *pattern* for template *name*; raise `TemplateError` saying what is wrong.
+
+    *is_template* tells whether a placeholder names another registered template (a parent).
+
+    >>> parse("{counter:03d}-{cat}", "X", lambda name: False).counter
+    Field(name='counter', conversion=None, spec='03d')
+    """
+    if not isinstance(pattern, str):
+        raise TemplateError(f"a pattern must be a string, not {type(pattern).__name__}")
+    try:
+        pieces = list(_FORMATTER.parse(pattern))
+    except ValueError as exc:
+        raise TemplateError(f"{pattern!r} is not a valid pattern: {exc}") from exc
+    parts = tuple(
+        (literal, None if field_name is None else _field(pattern, field_name, conversion, spec))
+        for literal, field_name, spec, conversion in pieces
+    )
+    fields = [field for _, field in parts if field is not None]
+    counters = [field for field in fields if field.name == COUNTER]
+    if len(counters) != 1:
+        found = "no" if not counters else str(len(counters))
+        raise TemplateError(f"{pattern!r} must hold one {{counter}} placeholder, not {found}")
+    try:
+        counters[0].render(1)
+    except Exception as exc:  # whatever format() says of the spec
+        raise TemplateError(f"{pattern!r}: invalid format for the counter: {exc}") from exc
+    names = {field.name for field in fields} - {COUNTER}
+    if name in names:
+        raise TemplateError(f"{pattern!r}: template {name!r} cannot be its own parent")
+    parents = sorted(field for field in names if is_template(field))
+    if len(parents) > 1:
+        raise TemplateError(f"{pattern!r} names two parents: {parents[0]!r} and {parents[1]!r}")
+    return Pattern(pattern, parts, counters[0], parents[0] if parents else None)
+
+
+def _field(pattern: str, name: str, conversion: str | None, spec: str | None) -> Field:
+    if not name.isidentifier():
+        raise TemplateError(
+            f"{pattern!r}: placeholders must be plain names like {{year}}, not {{{name}}}"
+        )
+    if conversion not in _CONVERSIONS:
+        raise TemplateError(f"{pattern!r}: unknown conversion !{conversion} in {{{name}}}")
+    if spec and ("{" in spec or "}" in spec):
+        raise TemplateError(f"{pattern!r}: nested placeholders are not supported in {{{name}}}")
+    return Field(name, conversion, spec or "")
+
+
+def _render(field: Field, value: object) -> str:
+    try:
+        return field.render(value)
+    except Exception as exc:  # a value's own __format__ may raise anything
+        raise TemplateError(
+            f"cannot render {field.name}={value!r} as {field.placeholder()}: {exc}"
+        ) from exc
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _check_key(key: str) -> None:
+    if "\x00" in key:
+        raise TemplateError("an identifier cannot contain NUL")
+    if len(key) > KEY_MAX:
+        raise TemplateError(f"the fixed part of an identifier must fit in {KEY_MAX} characters")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TemplateError(f"an identifier must be valid Unicode: {key!r}") from exc

@@ -1,0 +1,130 @@
+"""Templates: formatted identifiers, each distinct rendering counting on its own."""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import threading
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .binding import SessionLike, engine_of
+from .definition import Definition, check_count
+from .errors import TemplateError, UnknownSequence
+from .model import Counter
+from .pattern import Pattern, counter_in, identifier
+from .storage import creates_apart
+from .strategies import SequenceStrategy
+
+_lock = threading.Lock()
+# Counters known to exist, per engine: their first use creates them, later uses need not.
+_known: WeakKeyDictionary[Engine, set[tuple[str, str]]] = WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Template:
+    """A named pattern such as ``'{year}: Playlist {counter}'``; ``tpl.next(session, year=2015)``.
+
+    Each distinct rendering of the non-counter part has a counter of its own, with the
+    guarantees of the implementation under it (by default the gapless `TableSequence`:
+    a rolled-back identifier is given back). Calls run in the caller's transaction and
+    never commit or roll it back; save an identifier in the transaction that took it.
+    """
+
+    name: str
+    parsed: Pattern
+    start: int
+    step: int
+    strategy: SequenceStrategy
+    parent: Template | None = None
+
+    @property
+    def pattern(self) -> str:
+        """The pattern, as registered."""
+        return self.parsed.text
+
+    def next(self, session: SessionLike, **keywords: object) -> str:
+        """Take the next identifier for *keywords* in the caller's transaction and return it."""
+        return self.next_many(session, 1, **keywords)[0]
+
+    def next_many(self, session: SessionLike, count: int, **keywords: object) -> list[str]:
+        """Take *count* identifiers for *keywords* at once (one counter call) and return them."""
+        counter = self._counter(session, keywords)
+        number = check_count(count, counter)
+        key = counter.key
+        return [identifier(key, value) for value in self._take(session, counter, number)]
+
+    def last(self, session: SessionLike, **keywords: object) -> str | None:
+        """Return the last identifier issued for *keywords* and visible to *session*, or None."""
+        counter = self._counter(session, keywords)
+        value = self.strategy.last(session, counter)
+        return None if value is None else identifier(counter.key, value)
+
+    def values(self, session: SessionLike, **keywords: object) -> abc.Iterator[str]:
+        """Iterate over next identifiers for *keywords*, without end."""
+        while True:
+            yield self.next(session, **keywords)
+
+    def issued(self, session: SessionLike, text: str) -> bool:
+        """Tell whether this template has issued identifier *text* (to anyone)."""
+        if self._issued(session, text):
+            return True
+        if not creates_apart(session):
+            return False
+        # Counters created on a connection of their own may be newer than the caller's
+        # REPEATABLE READ snapshot: look again, apart.
+        with engine_of(session).connect() as connection:
+            return self._issued(connection, text)
+
+    def _issued(self, session: SessionLike, text: str) -> bool:
+        keys = session.execute(sa.select(Counter.key).where(Counter.name == self.name)).scalars()
+        for key in list(keys):
+            number = counter_in(key, text)
+            if number is None or (number - self.start) % self.step:
+                continue
+            reached = self.strategy.reached(session, self._definition(key))
+            if reached is not None and self._between_start_and(reached, number):
+                return True
+        return False
+
+    def _between_start_and(self, reached: int, number: int) -> bool:
+        # Measured in steps from the start, so that negative steps read the same way.
+        return 0 <= (number - self.start) * self.step <= (reached - self.start) * self.step
+
+    def _definition(self, key: str) -> Definition:
+        return Definition(self.name, self.start, self.step, None, key)
+
+    def _counter(self, session: SessionLike, keywords: dict[str, object]) -> Definition:
+        counter = self._definition(self.parsed.key(keywords))
+        parent = self.parent
+        if parent is not None:
+            value = keywords[parent.name]
+            if not isinstance(value, str) or not parent.issued(session, value):
+                raise TemplateError(
+                    f"{value!r} is not an identifier issued by template {parent.name!r}"
+                )
+        return counter
+
+    def _take(self, session: SessionLike, counter: Definition, count: int) -> abc.Sequence[int]:
+        engine = engine_of(session)
+        with _lock:
+            known = _known.setdefault(engine, set())
+        if (self.name, counter.key) not in known:
+            self.strategy.create(session, counter, nowait=False)
+            known.add((self.name, counter.key))
+        try:
+            return self.strategy.next_many(session, counter, count)
+        except UnknownSequence:
+            # Its row went away with a rolled-back transaction that created it: again.
+            self.strategy.create(session, counter, nowait=False)
+            return self.strategy.next_many(session, counter, count)
+
+
+def forget_counters(engine: Engine, name: str) -> None:
+    """Forget which counters of template *name* exist (it was deleted)."""
+    with _lock:
+        known = _known.get(engine, set())
+        for entry in [entry for entry in known if entry[0] == name]:
+            known.discard(entry)
