@@ -10,34 +10,84 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .errors import SequenceError
+from .errors import SequenceError, TemplateError, UnknownSequence
 from .model import create_tables
-from .registry import get_sequence, register_sequence
-from .storage import stored_names
+from .registry import get_sequence, get_template, register_sequence, register_template
+from .storage import load, stored_names
 from .strategies import NativeSequence, PooledSequence, TableSequence
+from .template import Template
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
 
 
 def _create(connection: Connection, args: argparse.Namespace) -> None:
-    register_sequence(
-        args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
+    if args.pattern is None:
+        register_sequence(
+            args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
+        )
+        return
+    if args.reset is not None:
+        raise TemplateError("templates take no --reset")
+    register_template(
+        args.name, args.pattern, connection, start=args.start, step=args.step, impl=args.impl
     )
 
 
+def _keywords(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs, split at the first '='; values that look like integers become ints."""
+    keywords: dict[str, object] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise TemplateError(f"expected KEY=VALUE, not {pair!r}")
+        try:
+            keywords[key] = int(value)
+        except ValueError:
+            keywords[key] = value
+    return keywords
+
+
+def _found(connection: Connection, name: str, pairs: list[str]) -> Template | None:
+    """Return the template *name*, or None for a plain sequence (which takes no KEY=VALUE)."""
+    row = load(connection, name)
+    if row is None:
+        raise UnknownSequence(name)
+    if row.pattern is not None:
+        return get_template(name, connection)
+    if pairs:
+        raise TemplateError(f"{name!r} is a sequence: it takes no KEY=VALUE")
+    return None
+
+
 def _next(connection: Connection, args: argparse.Namespace) -> None:
-    for value in get_sequence(args.name, connection).next_many(connection, args.count):
+    template = _found(connection, args.name, args.keywords)
+    if template is not None:
+        taken: list[object] = list(
+            template.next_many(connection, args.count, **_keywords(args.keywords))
+        )
+    else:
+        taken = list(get_sequence(args.name, connection).next_many(connection, args.count))
+    for value in taken:
         print(value)
 
 
 def _last(connection: Connection, args: argparse.Namespace) -> None:
-    value = get_sequence(args.name, connection).last(connection)
-    if value is not None:
-        print(value)
+    template = _found(connection, args.name, args.keywords)
+    if template is not None:
+        last: object = template.last(connection, **_keywords(args.keywords))
+    else:
+        last = get_sequence(args.name, connection).last(connection)
+    if last is not None:
+        print(last)
 
 
 def _list(connection: Connection, args: argparse.Namespace) -> None:
     for name in stored_names(connection):
+        template = _found(connection, name, [])
+        if template is not None:
+            settings = f"start={template.start} step={template.step}"
+            print(f"{name}\t{template.strategy.kind}\t{settings}\tpattern={template.pattern}")
+            continue
         sequence = get_sequence(name, connection)
         settings = " ".join(
             f"{key}={value}" for key, value in sequence.definition.settings().items()
@@ -57,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    create = commands.add_parser("create", help="create a sequence")
+    create = commands.add_parser("create", help="create a sequence, or a template with PATTERN")
     create.add_argument("name", metavar="NAME")
+    create.add_argument("pattern", metavar="PATTERN", nargs="?", help="e.g. '{year}-{counter:04d}'")
     create.add_argument("--start", type=int, default=1, help="first value (default 1)")
     create.add_argument("--step", type=int, default=1, help="increment (default 1)")
     create.add_argument("--reset", type=int, help="start again on reaching this value")
@@ -81,14 +132,17 @@ def _parser() -> argparse.ArgumentParser:
 
     take = commands.add_parser("next", help="take the next value(s), one per line")
     take.add_argument("name", metavar="NAME")
+    take.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
     take.add_argument("-n", dest="count", type=int, default=1, metavar="COUNT")
     take.set_defaults(run=_next)
 
     last = commands.add_parser("last", help="print the last value handed out")
     last.add_argument("name", metavar="NAME")
+    last.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
     last.set_defaults(run=_last)
 
-    commands.add_parser("list", help="list the stored sequences").set_defaults(run=_list)
+    listing = commands.add_parser("list", help="list the stored sequences and templates")
+    listing.set_defaults(run=_list)
     return parser
 
 

@@ -93,14 +93,19 @@ def counter_in(key: str, text: str) -> int | None:
     >>> counter_in("F-{counter:03x}", "F-0ff"), counter_in("F-{counter:03x}", "F-ff")
     (255, None)
     """
-    (prefix, name, spec, conversion), *rest = _FORMATTER.parse(key)
-    suffix = rest[0][0] if rest else ""
-    if name != COUNTER or len(text) < len(prefix) + len(suffix):
+    before: list[str] = []
+    after: list[str] = []
+    field: Field | None = None
+    for literal, name, spec, conversion in _FORMATTER.parse(key):  # "{{" comes as a piece
+        (after if field is not None else before).append(literal)
+        if name is not None:
+            field = Field(name, conversion, spec or "")
+    prefix, suffix = "".join(before), "".join(after)
+    if field is None or len(text) < len(prefix) + len(suffix):
         return None
     if not (text.startswith(prefix) and text.endswith(suffix)):
         return None
     middle = text[len(prefix) : len(text) - len(suffix)]
-    field = Field(COUNTER, conversion, spec or "")
     base = _BASES.get(field.spec[-1:], 10)
     digits = "".join(ch for ch in middle if ch not in " ,_")
     for candidate in (digits, digits.lstrip("0") or "0"):
@@ -137,8 +142,8 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
     fields = [field for _, field in parts if field is not None]
     counters = [field for field in fields if field.name == COUNTER]
     if len(counters) != 1:
-        found = "no" if not counters else str(len(counters))
-        raise TemplateError(f"{pattern!r} must hold one {{counter}} placeholder, not {found}")
+        found = "none" if not counters else str(len(counters))
+        raise TemplateError(f"{pattern!r} must hold one {{counter}} placeholder; it has {found}")
     try:
         counters[0].render(1)
     except Exception as exc:  # whatever format() says of the spec

@@ -99,6 +99,45 @@ def test_implementations(tmp_path: Path) -> None:
     assert "usage" in fails(tmp_path, "create", "both", "--native", "--pooled")
 
 
+def test_templates_walkthrough(tmp_path: Path, engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    ok(tmp_path, "--url", url, "create", "ID", "{counter}-file")
+    assert [ok(tmp_path, "next", "ID", url=url)[0] for _ in range(3)] == [
+        "1-file",
+        "2-file",
+        "3-file",
+    ]
+    ok(tmp_path, "create", "PL", "{year}: Playlist {counter}", url=url)
+    ok(tmp_path, "create", "AF", "{PL} > Audio File {counter:02d}", url=url)
+    assert ok(tmp_path, "next", "PL", "year=2015", "-n", "2", url=url) == [
+        "2015: Playlist 1",
+        "2015: Playlist 2",
+    ]
+    assert ok(tmp_path, "next", "AF", "PL=2015: Playlist 2", url=url) == [
+        "2015: Playlist 2 > Audio File 01"
+    ]
+    assert ok(tmp_path, "last", "AF", "PL=2015: Playlist 2", url=url) == [
+        "2015: Playlist 2 > Audio File 01"
+    ]
+    ok(tmp_path, "create", "Y", "{year:04d}/{k}/{counter}", url=url)
+    assert ok(tmp_path, "next", "Y", "year=15", "k=a=b", url=url) == ["0015/a=b/1"]  # int; first =
+    assert "AF\ttable\tstart=1 step=1\tpattern={PL} > Audio File {counter:02d}" in ok(
+        tmp_path, "list", url=url
+    )
+    for args, message in [
+        (["next", "AF", "PL=2015: Playlist 9"], "is not an identifier issued by template 'PL'"),
+        (["next", "PL"], "needs the keyword 'year'"),
+        (["next", "PL", "year"], "expected KEY=VALUE, not 'year'"),
+        (["create", "bad", "{x}"], "must hold one {counter} placeholder; it has none"),
+        (["create", "bad", "{counter:zz}"], "invalid format for the counter"),
+        (["create", "bad", "{counter}", "--reset", "5"], "templates take no --reset"),
+        (["next", "nope", "a=1"], "no sequence named 'nope'"),
+    ]:
+        assert message in fails(tmp_path, *args, url=url), args
+    ok(tmp_path, "create", "plain", url=url)
+    assert "it takes no KEY=VALUE" in fails(tmp_path, "next", "plain", "a=1", url=url)
+
+
 def test_other_databases(tmp_path: Path, engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False)
     ok(tmp_path, "--url", url, "create", "shared", "--start", "7")

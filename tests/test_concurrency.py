@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mortar_seq import NativeSequence, PooledSequence, register_sequence
+from mortar_seq import NativeSequence, PooledSequence, register_sequence, register_template
 
 from . import workers
 from .tables import issued
@@ -104,3 +104,14 @@ def test_native_unique_across_processes(engine: Engine) -> None:
     everything = [value for values in taken.values() for value in values]
     assert len(everything) == len(set(everything)) == 2000
     assert all(values == sorted(values) for values in taken.values())
+
+
+@pytest.mark.slow
+def test_first_use_of_template_keys_race(engine: Engine) -> None:
+    with engine.begin() as connection:
+        register_template("T", "{k}#{counter}", connection)
+    keys = [f"key-{i}" for i in range(3)]
+    reports = _run(workers.first_use_of_keys, _url(engine), keys)
+    for key in keys:
+        assert _committed(engine, key) == [1, 2, 3]  # worker 0 rolled back: no gap
+    assert [count for _, count, _ in reports] == [0, 3, 3, 3]

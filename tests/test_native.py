@@ -12,12 +12,14 @@ from mortar_seq import (
     NativeSequence,
     SequenceConfigError,
     SequenceExhausted,
+    TemplateError,
     delete_sequence,
     get_last_value,
     get_next_value,
     get_next_values,
     get_sequence,
     register_sequence,
+    register_template,
 )
 from mortar_seq import registry as registry_module
 from mortar_seq.definition import INT64_MAX, Definition
@@ -233,3 +235,23 @@ def test_exhausted(native_engine: Engine) -> None:
     with native_engine.connect() as connection, pytest.raises(SequenceExhausted, match="'edge'"):
         drain(connection)
     assert taken[:2] == [INT64_MAX - 2, INT64_MAX - 1]  # MariaDB stops one short of 2**63 - 1
+
+
+@WITH_SEQUENCES
+def test_native_template(native_engine: Engine) -> None:
+    with native_engine.begin() as connection:
+        template = register_template(
+            "NT", "{k}-{counter}", connection, impl=NativeSequence(cache=1)
+        )
+        child = register_template("NC", "{NT}/{counter}", connection)
+        assert [template.next(connection, k="a"), template.next(connection, k="b")] == [
+            "a-1",
+            "b-1",
+        ]
+        assert template.next_many(connection, 2, k="a") == ["a-2", "a-3"]
+        assert child.next(connection, NT="a-3") == "a-3/1"
+        with pytest.raises(TemplateError, match="not an identifier issued"):
+            child.next(connection, NT="b-2")
+    names = _database_sequences(native_engine)
+    assert native_name("NT", "a-{counter}") in names
+    assert native_name("NT", "b-{counter}") in names

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from mortar_seq import get_next_value, get_sequence, register_sequence
+from mortar_seq import get_next_value, get_sequence, get_template, register_sequence
 
 from .tables import issued
 
@@ -111,5 +111,40 @@ def take_many(
         results.put((worker, values, None))
     except BaseException as exc:
         results.put((worker, 0, repr(exc)))
+    finally:
+        engine.dispose()
+
+
+def first_use_of_keys(
+    url: str, keys: list[str], worker: int, barrier: Barrier, results: Any
+) -> None:
+    """At the same moment as the others, use each new key of template "T" for the first time.
+
+    Worker 0 rolls back its transaction; the others commit.
+    """
+    engine = sa.create_engine(url)
+    committed = 0
+    try:
+        with Session(engine) as session, session.begin():
+            template = get_template("T", session)
+        for key in keys:
+            barrier.wait(60)
+            try:
+                with Session(engine) as session, session.begin():
+                    taken = template.next(session, k=key)
+                    session.execute(
+                        issued.insert().values(
+                            sequence=key, value=int(taken.split("#")[1]), worker=worker
+                        )
+                    )
+                    time.sleep(0.02)
+                    if worker == 0:
+                        raise _RollBack
+                committed += 1
+            except _RollBack:
+                pass
+        results.put((worker, committed, None))
+    except BaseException as exc:
+        results.put((worker, committed, repr(exc)))
     finally:
         engine.dispose()
