@@ -61,26 +61,32 @@ def take_values(
         engine.dispose()
 
 
-def first_use(url: str, names: list[str], worker: int, barrier: Barrier, results: Any) -> None:
-    """At the same moment as the others, use each new name for the first time.
+def _at_once_then_roll_back_one(
+    engine: sa.Engine, names: list[str], worker: int, barrier: Barrier, take: Any
+) -> int:
+    """For each name, at the same moment as the others: take a value with *take(session,
+    name)*, record it and commit; worker 0 rolls back instead. Return how many committed."""
+    committed = 0
+    for name in names:
+        barrier.wait(60)
+        try:
+            with Session(engine) as session, session.begin():
+                _record(session, name, take(session, name), worker)
+                time.sleep(0.02)
+                if worker == 0:
+                    raise _RollBack
+            committed += 1
+        except _RollBack:
+            pass
+    return committed
 
-    Worker 0 rolls back its transaction; the others commit. Then register one name at once.
-    """
+
+def first_use(url: str, names: list[str], worker: int, barrier: Barrier, results: Any) -> None:
+    """Use each new name for the first time at once (worker 0 rolls back); then register one."""
     engine = sa.create_engine(url)
     committed = 0
     try:
-        for name in names:
-            barrier.wait(60)
-            try:
-                with Session(engine) as session, session.begin():
-                    value = get_next_value(session, name)
-                    _record(session, name, value, worker)
-                    time.sleep(0.02)
-                    if worker == 0:
-                        raise _RollBack
-                committed += 1
-            except _RollBack:
-                pass
+        committed = _at_once_then_roll_back_one(engine, names, worker, barrier, get_next_value)
         barrier.wait(60)
         with Session(engine) as session, session.begin():
             seq = register_sequence("registered-at-once", session, start=100)
@@ -118,31 +124,17 @@ def take_many(
 def first_use_of_keys(
     url: str, keys: list[str], worker: int, barrier: Barrier, results: Any
 ) -> None:
-    """At the same moment as the others, use each new key of template "T" for the first time.
-
-    Worker 0 rolls back its transaction; the others commit.
-    """
+    """Use each new key of template "T" (pattern "{k}#{counter}") for the first time at once."""
     engine = sa.create_engine(url)
     committed = 0
     try:
         with Session(engine) as session, session.begin():
             template = get_template("T", session)
-        for key in keys:
-            barrier.wait(60)
-            try:
-                with Session(engine) as session, session.begin():
-                    taken = template.next(session, k=key)
-                    session.execute(
-                        issued.insert().values(
-                            sequence=key, value=int(taken.split("#")[1]), worker=worker
-                        )
-                    )
-                    time.sleep(0.02)
-                    if worker == 0:
-                        raise _RollBack
-                committed += 1
-            except _RollBack:
-                pass
+
+        def take(session: Session, key: str) -> int:
+            return int(template.next(session, k=key).split("#")[1])
+
+        committed = _at_once_then_roll_back_one(engine, keys, worker, barrier, take)
         results.put((worker, committed, None))
     except BaseException as exc:
         results.put((worker, committed, repr(exc)))
