@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
@@ -17,6 +17,8 @@ from .sequence import Sequence
 from .storage import create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
 from .template import Template, forget_counters
+
+Entry = TypeVar("Entry", Sequence, Template)
 
 
 class Registry:
@@ -41,17 +43,9 @@ class Registry:
         """Create the sequence where missing, record it here, return it: `register_sequence`."""
         wanted = Sequence(define(name, start, step, reset), strategy_for(impl))
         wanted.strategy.check(dialect_of(session))
-        with self._lock:
-            if wanted.name in self._templates:
-                raise SequenceConfigError(f"{wanted.name!r} is already registered as a template")
-            current = self._registered.get(wanted.name)
-        if current is not None:
-            _refuse_conflict(current, wanted, "registered")
+        self._refuse_registered(wanted, self._registered, self._templates, "a template")
         _refuse_conflict(self.stored(session, wanted.name, create=wanted), wanted, "stored")
-        with self._lock:
-            current = self._registered.setdefault(wanted.name, wanted)
-        _refuse_conflict(current, wanted, "registered")
-        return wanted
+        return self._record(self._registered, wanted)
 
     def get(self, name: str, session: SessionLike | None = None) -> Sequence:
         """Return the sequence registered here as *name*, else, given a session, the stored one."""
@@ -148,22 +142,32 @@ class Registry:
         parsed = parse(pattern, settings.name, lambda field: self._is_template(session, field))
         parent = None if parsed.parent is None else self.get_template(parsed.parent, session)
         wanted = Template(settings.name, parsed, settings.start, settings.step, strategy, parent)
-        with self._lock:
-            if wanted.name in self._registered:
-                raise SequenceConfigError(f"{wanted.name!r} is already registered as a sequence")
-            current = self._templates.get(wanted.name)
-        if current is not None:
-            _refuse_template_conflict(current, wanted, "registered")
+        self._refuse_registered(wanted, self._templates, self._registered, "a sequence")
         row = load(session, wanted.name)
         if row is None:
             create_missing(session, StoredSequence, _stored_template(wanted), nowait=False)
             row = load(session, wanted.name)
         if row is None:
             raise UnknownSequence(wanted.name, " (deleted while being registered)")
-        _refuse_template_conflict(self._template_from(session, wanted.name, row), wanted, "stored")
+        _refuse_conflict(self._template_from(session, wanted.name, row), wanted, "stored")
+        return self._record(self._templates, wanted)
+
+    def _refuse_registered(
+        self, wanted: Entry, same: dict[str, Entry], other: dict[str, Any], other_kind: str
+    ) -> None:
+        """Refuse *wanted* before anything is written if this process has *name* otherwise."""
         with self._lock:
-            current = self._templates.setdefault(wanted.name, wanted)
-        _refuse_template_conflict(current, wanted, "registered")
+            if wanted.name in other:
+                raise SequenceConfigError(f"{wanted.name!r} is already registered as {other_kind}")
+            current = same.get(wanted.name)
+        if current is not None:
+            _refuse_conflict(current, wanted, "registered")
+
+    def _record(self, entries: dict[str, Entry], wanted: Entry) -> Entry:
+        """Record *wanted*, unless another thread recorded it differently meanwhile."""
+        with self._lock:
+            current = entries.setdefault(wanted.name, wanted)
+        _refuse_conflict(current, wanted, "registered")
         return wanted
 
     def get_template(self, name: str, session: SessionLike | None = None) -> Template:
@@ -209,12 +213,15 @@ def _stored_row(sequence: Sequence) -> dict[str, Any]:
     }
 
 
-def _described(sequence: Sequence) -> dict[str, Any]:
-    return {
-        "impl": type(sequence.strategy).__name__,
-        **strategy_options(sequence.strategy),
-        **sequence.definition.settings(),
-    }
+def _described(entry: Sequence | Template) -> dict[str, Any]:
+    """What must match for a registration to be the same: the order messages list it in."""
+    if isinstance(entry, Template):
+        pattern = {"pattern": entry.pattern}
+        settings: dict[str, int | None] = {"start": entry.start, "step": entry.step}
+    else:
+        pattern, settings = {}, entry.definition.settings()
+    impl = {"impl": type(entry.strategy).__name__, **strategy_options(entry.strategy)}
+    return {**pattern, **impl, **settings}
 
 
 def _stored_template(template: Template) -> dict[str, Any]:
@@ -230,30 +237,13 @@ def _stored_template(template: Template) -> dict[str, Any]:
     }
 
 
-def _refuse_template_conflict(have: Template, want: Template, where: str) -> None:
-    described = [
-        {
-            "pattern": template.pattern,
-            "impl": type(template.strategy).__name__,
-            **strategy_options(template.strategy),
-            "start": template.start,
-            "step": template.step,
-        }
-        for template in (have, want)
-    ]
-    _refuse_difference(want.name, where, described[0], described[1])
-
-
-def _refuse_conflict(have: Sequence, want: Sequence, where: str) -> None:
-    _refuse_difference(want.name, where, _described(have), _described(want))
-
-
-def _refuse_difference(name: str, where: str, had: dict[str, Any], wanted: dict[str, Any]) -> None:
+def _refuse_conflict(have: Entry, want: Entry, where: str) -> None:
+    had, wanted = _described(have), _described(want)
     differ = [key for key in wanted if had.get(key) != wanted[key]]
     if differ:
         was = ", ".join(f"{key}={had.get(key)!r}" for key in differ)
         got = ", ".join(f"{key}={wanted[key]!r}" for key in differ)
-        raise SequenceConfigError(f"{name!r} is already {where} with {was}; got {got}")
+        raise SequenceConfigError(f"{want.name!r} is already {where} with {was}; got {got}")
 
 
 registry = Registry()

@@ -7,7 +7,7 @@ Under CI=true an unreachable server fails the run; elsewhere its tests are skipp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +138,3 @@ def counting(engine: Engine) -> Iterator[list[str]]:
 def has_row_locks(engine: Engine) -> bool:
     # No SQLAlchemy flag says so: SQLite's writers share one database-wide lock.
     return engine.dialect.name != "sqlite"
-
-
-StatementCounter = Callable[[Engine], AbstractContextManager[list[str]]]
