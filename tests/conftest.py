@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,22 +28,37 @@ from .tables import test_metadata
 SessionLike = Session | sa.Connection
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Database]:
-    backend: str = request.param
+@contextmanager
+def reachable_database(backend: str, folder: Path) -> Iterator[Database]:
+    """A fresh, empty database; an unreachable server fails the test under CI=true."""
     try:
-        with fresh_database(backend, tmp_path_factory.mktemp(backend)) as created:
-            engine = created.engine()
-            mortar_seq.create_tables(engine)
-            test_metadata.create_all(engine)
-            engine.dispose()
+        with fresh_database(backend, folder) as created:
             yield created
     except Unreachable as exc:
         if IN_CI:
             pytest.fail(f"CI=true and the server is unreachable: {exc}")
         pytest.skip(f"SERVER UNREACHABLE, its tests are skipped (CI=true fails instead): {exc}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A database of this run with the library's and the tests' tables."""
+    backend: str = request.param
+    with reachable_database(backend, tmp_path_factory.mktemp(backend)) as created:
+        engine = created.engine()
+        mortar_seq.create_tables(engine)
+        test_metadata.create_all(engine)
+        engine.dispose()
+        yield created
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database of this test's own, with no tables at all."""
+    with reachable_database(request.param, tmp_path) as created:
+        yield created
 
 
 @pytest.fixture
@@ -58,11 +74,20 @@ def engine(database: Database) -> Iterator[Engine]:
                 if name.startswith("mseq_"):
                     connection.execute(sa.schema.DropSequence(sa.Sequence(name)))
             connection.commit()
+    with fresh_registry():
+        yield engine
+    engine.dispose()
+
+
+@contextmanager
+def fresh_registry() -> Iterator[None]:
+    """Run the block with an empty process registry, as in a new process."""
     previous = registry_module.registry
     registry_module.registry = registry_module.Registry()
-    yield engine
-    registry_module.registry = previous
-    engine.dispose()
+    try:
+        yield
+    finally:
+        registry_module.registry = previous
 
 
 @dataclass
