@@ -131,6 +131,7 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
     """
     if not isinstance(pattern, str):
         raise TemplateError(f"a pattern must be a string, not {type(pattern).__name__}")
+    _refuse_unstorable(pattern, "a pattern")
     try:
         pieces = list(_FORMATTER.parse(pattern))
     except ValueError as exc:
@@ -183,11 +184,16 @@ def _escape(text: str) -> str:
 
 
 def _check_key(key: str) -> None:
-    if "\x00" in key:
-        raise TemplateError("an identifier cannot contain NUL")
+    _refuse_unstorable(key, "an identifier")
     if len(key) > KEY_MAX:
         raise TemplateError(f"the fixed part of an identifier must fit in {KEY_MAX} characters")
+
+
+def _refuse_unstorable(text: str, what: str) -> None:
+    """Refuse text no database column can hold as given: NUL, lone surrogates."""
+    if "\x00" in text:
+        raise TemplateError(f"{what} cannot contain NUL: {text!r}")
     try:
-        key.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise TemplateError(f"an identifier must be valid Unicode: {key!r}") from exc
+        raise TemplateError(f"{what} must be valid Unicode: {text!r}") from exc
