@@ -14,7 +14,7 @@ from .errors import SequenceConfigError, UnknownSequence
 from .model import StoredSequence
 from .pattern import parse
 from .sequence import Sequence
-from .storage import create_missing, delete, load
+from .storage import counter_keys, create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
 from .template import Template, forget_counters
 
@@ -116,7 +116,10 @@ class Registry:
         row = load(session, name)
         if row is not None:
             strategy = stored_strategy(row.impl, row.options)
-            strategy.delete(session, Definition(name, row.start, row.step, row.reset))
+            # A template's counters each have their own database objects (native ones).
+            keys = {"", *counter_keys(session, name)} if row.pattern is not None else {""}
+            for key in sorted(keys):
+                strategy.delete(session, Definition(name, row.start, row.step, row.reset, key))
         existed = delete(session, name)
         with self._lock:
             self._registered.pop(name, None)

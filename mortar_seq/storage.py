@@ -110,6 +110,11 @@ def stored_names(session: SessionLike) -> list[str]:
     return list(session.execute(query).scalars())
 
 
+def counter_keys(session: SessionLike, name: str) -> list[str]:
+    """Return the keys of the counters of *name* (a template's: one per rendering)."""
+    return list(session.execute(sa.select(Counter.key).where(Counter.name == name)).scalars())
+
+
 def delete(session: SessionLike, name: str) -> bool:
     """Delete the stored rows of *name* in the caller's transaction; tell whether it existed."""
     unsynchronised = {"synchronize_session": False}

@@ -7,15 +7,13 @@ import threading
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .binding import SessionLike, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
-from .model import Counter
 from .pattern import Pattern, counter_in, identifier
-from .storage import creates_apart
+from .storage import counter_keys, creates_apart
 from .strategies import SequenceStrategy
 
 _lock = threading.Lock()
@@ -79,8 +77,7 @@ class Template:
             return self._issued(connection, text)
 
     def _issued(self, session: SessionLike, text: str) -> bool:
-        keys = session.execute(sa.select(Counter.key).where(Counter.name == self.name)).scalars()
-        for key in list(keys):
+        for key in counter_keys(session, self.name):
             number = counter_in(key, text)
             if number is None or (number - self.start) % self.step:
                 continue

@@ -255,3 +255,17 @@ def test_native_template(native_engine: Engine) -> None:
     names = _database_sequences(native_engine)
     assert native_name("NT", "a-{counter}") in names
     assert native_name("NT", "b-{counter}") in names
+
+
+@WITH_SEQUENCES
+def test_deleting_a_native_template_drops_every_counter(native_engine: Engine) -> None:
+    with native_engine.begin() as connection:
+        template = register_template("ND", "{k}-{counter}", connection, impl=NativeSequence)
+        template.next(connection, k="a")
+        template.next(connection, k="b")
+    assert {native_name("ND", "a-{counter}"), native_name("ND", "b-{counter}")} <= set(
+        _database_sequences(native_engine)
+    )
+    with native_engine.begin() as connection:
+        assert delete_sequence(connection, "ND") is True
+    assert [name for name in _database_sequences(native_engine) if name.startswith("mseq_nd")] == []
