@@ -83,6 +83,7 @@ def _steady_workers(
         SPAWN.Process(
             target=fault_workers.steady,
             args=(_url(engine), names, template, target, rollback_every, isolation, n, results),
+            daemon=True,  # a failing test must not leave them behind
         )
         for n in range(count)
     ]
@@ -141,6 +142,7 @@ def test_worker_killed_mid_transaction(engine: Engine, record_property: Any) -> 
         process = SPAWN.Process(
             target=fault_workers.hold_until_killed,
             args=(_url(engine), names, "T", 100 + victim, said),
+            daemon=True,
         )
         process.start()
         assert said.get(timeout=120)[0] == "holding"
@@ -169,6 +171,7 @@ def test_connection_cut_by_the_server(engine: Engine, record_property: Any) -> N
     victim = SPAWN.Process(
         target=fault_workers.hold_until_cut,
         args=(_url(engine), names, "T", 99, said, told),
+        daemon=True,
     )
     victim.start()
     kind, backend = said.get(timeout=120)
