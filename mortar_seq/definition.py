@@ -33,13 +33,21 @@ def check_name(name: object) -> str:
         raise SequenceConfigError(
             f"a sequence name must have 1 to {NAME_MAX} characters, not {len(name)}"
         )
-    if "\x00" in name:
-        raise SequenceConfigError(f"a sequence name must not contain NUL: {name!r}")
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise SequenceConfigError(f"a sequence name must be valid Unicode: {name!r}") from exc
+    reason = unstorable(name)
+    if reason:
+        raise SequenceConfigError(f"a sequence name {reason}: {name!r}")
     return name
+
+
+def unstorable(text: str) -> str | None:
+    """Say why no database column can hold *text* as given (NUL, lone surrogates), or None."""
+    if "\x00" in text:
+        return "must not contain NUL"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode"
+    return None
 
 
 def check_integer(value: object, what: str) -> int:

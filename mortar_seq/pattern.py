@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .definition import unstorable
 from .errors import TemplateError
 from .model import KEY_MAX
 
@@ -190,10 +191,6 @@ def _check_key(key: str) -> None:
 
 
 def _refuse_unstorable(text: str, what: str) -> None:
-    """Refuse text no database column can hold as given: NUL, lone surrogates."""
-    if "\x00" in text:
-        raise TemplateError(f"{what} cannot contain NUL: {text!r}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise TemplateError(f"{what} must be valid Unicode: {text!r}") from exc
+    reason = unstorable(text)
+    if reason:
+        raise TemplateError(f"{what} {reason}: {text!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 test_metadata = sa.MetaData()
 
@@ -27,3 +28,10 @@ canary = sa.Table(
     test_metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
 )
+
+
+def committed(engine: Engine, name: str) -> list[int]:
+    """The values of sequence *name* recorded in test_issued by committed transactions, sorted."""
+    with engine.connect() as connection:
+        query = sa.select(issued.c.value).where(issued.c.sequence == name)
+        return sorted(connection.execute(query).scalars())

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 import mortar_seq
 
 from .databases import Database
-from .tables import issued
+from .tables import committed, issued
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 on_async_drivers = pytest.mark.parametrize("database", list(ASYNC_DRIVERS), indirect=True)
@@ -32,12 +32,6 @@ def run(database: Database, scenario: Callable[[AsyncEngine], Awaitable[None]]) 
             await async_engine.dispose()
 
     asyncio.run(main())
-
-
-def _committed(engine: Engine, name: str) -> list[int]:
-    with engine.connect() as connection:
-        query = sa.select(issued.c.value).where(issued.c.sequence == name)
-        return sorted(connection.execute(query).scalars())
 
 
 @on_async_drivers
@@ -129,6 +123,6 @@ def test_concurrent_tasks_stay_gapless(database: Database, engine: Engine) -> No
                         await session.rollback()
 
         await asyncio.gather(*(task(number) for number in range(6)))
-        assert _committed(engine, "shared") == list(range(1, 6 * 8 + 1))
+        assert committed(engine, "shared") == list(range(1, 6 * 8 + 1))
 
     run(database, scenario)

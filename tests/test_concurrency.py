@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from mortar_seq import NativeSequence, PooledSequence, register_sequence, register_template
 
 from . import workers
-from .tables import issued
+from .tables import committed, issued
 
 WORKERS = 4
 SPAWN = multiprocessing.get_context("spawn")
@@ -36,12 +36,6 @@ def _run(target: Callable[..., None], *args: Any) -> list[tuple[int, int, str | 
     return sorted(reports)
 
 
-def _committed(engine: Engine, name: str) -> list[int]:
-    with engine.connect() as connection:
-        query = sa.select(issued.c.value).where(issued.c.sequence == name)
-        return sorted(connection.execute(query).scalars())
-
-
 def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
@@ -53,7 +47,7 @@ def test_gapless_across_processes(engine: Engine, record_property: Any) -> None:
     transactions = 40
     reports = _run(workers.take_values, _url(engine), "invoice", transactions, 0.25)
     committed = sum(count for _, count, _ in reports)
-    values = _committed(engine, "invoice")
+    values = committed(engine, "invoice")
     assert values == list(range(1, committed + 1))  # no gap, no duplicate
     assert 0 < committed < WORKERS * transactions  # some rolled back, most committed
     record_property("attempts", WORKERS * transactions)
@@ -66,8 +60,8 @@ def test_first_use_and_registration_race(engine: Engine) -> None:
     reports = _run(workers.first_use, _url(engine), names)
     for name in names:
         # Worker 0 rolled back; the three others share one counter, with no gap.
-        assert _committed(engine, name) == [1, 2, 3]
-    assert _committed(engine, "registered-at-once") == [100, 101, 102, 103]
+        assert committed(engine, name) == [1, 2, 3]
+    assert committed(engine, "registered-at-once") == [100, 101, 102, 103]
     assert [count for _, count, _ in reports] == [0, 3, 3, 3]
 
 
@@ -113,5 +107,5 @@ def test_first_use_of_template_keys_race(engine: Engine) -> None:
     keys = [f"key-{i}" for i in range(3)]
     reports = _run(workers.first_use_of_keys, _url(engine), keys)
     for key in keys:
-        assert _committed(engine, key) == [1, 2, 3]  # worker 0 rolled back: no gap
+        assert committed(engine, key) == [1, 2, 3]  # worker 0 rolled back: no gap
     assert [count for _, count, _ in reports] == [0, 3, 3, 3]

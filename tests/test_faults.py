@@ -34,7 +34,7 @@ from . import fault_workers
 from .conftest import fresh_registry
 from .private_cluster import private_cluster, server_binaries
 from .recipes import retry
-from .tables import issued, test_metadata
+from .tables import committed, issued, test_metadata
 
 SPAWN = multiprocessing.get_context("spawn")
 servers = pytest.mark.parametrize("database", ["postgresql", "mariadb"], indirect=True)
@@ -44,12 +44,6 @@ Report = tuple[int, int, int, str | None]
 
 def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
-
-
-def _committed(engine: Engine, name: str) -> list[int]:
-    with engine.connect() as connection:
-        query = sa.select(issued.c.value).where(issued.c.sequence == name)
-        return sorted(connection.execute(query).scalars())
 
 
 def _register(engine: Engine) -> tuple[str, ...]:
@@ -104,11 +98,11 @@ def _assert_gapless(
 ) -> None:
     """The gapless ones read exactly 1..total; the fast ones hold *total* distinct values."""
     gapless, *fast = names
-    assert _committed(engine, gapless) == list(range(1, total + 1))
+    assert committed(engine, gapless) == list(range(1, total + 1))
     if template:
-        assert _committed(engine, "T") == list(range(1, total + 1))
+        assert committed(engine, "T") == list(range(1, total + 1))
     for name in fast:
-        values = _committed(engine, name)
+        values = committed(engine, name)
         assert len(values) == len(set(values)) == total, name
 
 

@@ -29,7 +29,7 @@ def no_templates(name: str) -> bool:
         ("{X}-{counter}", "template 'X' cannot be its own parent"),
         ("{A}{B}-{counter}", "names two parents: 'A' and 'B'"),
         (42, "a pattern must be a string, not int"),
-        ("{counter}\x00", "a pattern cannot contain NUL"),
+        ("{counter}\x00", "a pattern must not contain NUL"),
         ("{counter}\ud800", "a pattern must be valid Unicode"),
     ],
 )
