@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import configparser
+import pydoc
 import re
 import shlex
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import mortar_seq
 from mortar_seq.cli import main
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -64,3 +69,68 @@ def test_command_line_examples_print_what_the_page_shows(
     for command, printed in examples:
         status = main(shlex.split(command)[1:])
         assert (status, capsys.readouterr().out.splitlines()) == (0, printed), command
+
+
+def _extras() -> dict[str, list[str]]:
+    """setup.cfg's extras but ``test``, each with the projects it installs."""
+    config = configparser.ConfigParser()
+    config.read(DOCS.parent / "setup.cfg")
+    extras = config["options.extras_require"]
+    return {
+        extra: [re.split(r"[\[<>=]", line)[0] for line in extras[extra].split()]
+        for extra in extras
+        if extra != "test"
+    }
+
+
+@pytest.mark.parametrize(
+    "page", [DOCS / "installation.rst", DOCS.parent / "README.md"], ids=lambda p: p.name
+)
+def test_installation_names_every_extra_and_what_it_brings(page: Path) -> None:
+    text = page.read_text()
+    section = text[text.index("Installation") :]
+    section = section.split("\n## ")[0]  # the README's section ends at the next one
+    assert "pip install mortar_seq\n" in section
+    extras = _extras()
+    assert set(extras) == {"zope", "postgresql", "mariadb", "alembic", "asyncio"}
+    for extra, projects in extras.items():
+        assert f"pip install 'mortar_seq[{extra}]'" in section, extra
+        for project in projects:
+            assert project in section, (extra, project)
+
+
+def _classes_in(hint: object) -> Iterator[type]:
+    if isinstance(hint, type):
+        yield hint
+    for argument in typing.get_args(hint):
+        yield from _classes_in(argument)
+
+
+def _signature_classes(target: object) -> set[type]:
+    """The mortar_seq classes *target*'s annotations name (a class's: its fields' and methods')."""
+    hints = [typing.get_type_hints(target)]
+    if isinstance(target, type):
+        methods = [m for n, m in vars(target).items() if callable(m) and not n.startswith("_")]
+        hints += [typing.get_type_hints(method) for method in methods]
+    return {
+        found
+        for hint in hints
+        for annotation in hint.values()
+        for found in _classes_in(annotation)
+        if found.__module__.startswith("mortar_seq")
+    }
+
+
+def test_api_page_documents_every_class_in_public_signatures() -> None:
+    page = (DOCS / "api.rst").read_text()
+    documented = {
+        pydoc.locate(path) for path in re.findall(r"^\.\. auto\w+:: ([\w.]+)$", page, re.MULTILINE)
+    }
+    seen: set[type] = set()
+    waiting = [getattr(mortar_seq, name) for name in mortar_seq.__all__]
+    while waiting:
+        for found in _signature_classes(waiting.pop()) - seen:
+            seen.add(found)
+            waiting.append(found)
+    assert seen, "no class found in the public signatures"
+    assert {cls.__qualname__ for cls in seen - documented} == set()
