@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from .model import Counter
 
-SessionLike = Session | Connection
+# A scoped_session (Flask-SQLAlchemy's db.session) stands for the Session it proxies.
+SessionLike = Session | Connection | scoped_session[Any]
+# What check_session lets through at once; call sites on hot paths test it inline.
+SESSIONS = (Session, Connection)
 
 
 def dialect_of(session: SessionLike) -> Dialect:
     if isinstance(session, Connection):
         return session.dialect
+    if not isinstance(session, Session):
+        check_session(session)
     return session.get_bind(Counter).dialect
 
 
 def engine_of(session: SessionLike) -> Engine:
-    bind = session if isinstance(session, Connection) else session.get_bind(Counter)
+    if isinstance(session, Connection):
+        return session.engine
+    if not isinstance(session, Session):
+        check_session(session)
+    bind = session.get_bind(Counter)
     return bind.engine if isinstance(bind, Connection) else bind
 
 
@@ -25,4 +36,37 @@ def connection_of(session: SessionLike) -> Connection:
     """Return the connection (in the caller's transaction) that statements on our tables use."""
     if isinstance(session, Connection):
         return session
+    if not isinstance(session, Session):
+        check_session(session)
     return session.connection(bind_arguments={"mapper": Counter})
+
+
+def check_session(session: object, call: str = "", *others: object) -> None:
+    """Raise a `TypeError` saying what to pass instead, unless *session* can be one.
+
+    Cheap where it matters: a Session or a Connection costs one isinstance. *call* and
+    *others* (the call's other arguments) let a session passed in the wrong place be named.
+    """
+    if isinstance(session, (*SESSIONS, scoped_session)):
+        return
+    kind = type(session).__name__
+    if hasattr(session, "run_sync"):  # AsyncSession, AsyncConnection, async_scoped_session
+        name = "connection" if hasattr(session, "sync_connection") else "session"
+        raise TypeError(
+            f"mortar_seq calls are synchronous; with an {kind}, call them through run_sync: "
+            f"await {name}.run_sync(seq.next)"
+        )
+    if isinstance(session, Engine):
+        raise TypeError(
+            f"pass a Session or a Connection (engine.begin()), not an {kind}: "
+            "values are taken in the caller's transaction"
+        )
+    if hasattr(session, "sync_engine"):  # AsyncEngine
+        raise TypeError(
+            f"pass a Session or a Connection (engine.begin()), not an {kind}: with asyncio, "
+            "async with engine.begin() as connection: await connection.run_sync(seq.next)"
+        )
+    if call and any(isinstance(other, (*SESSIONS, scoped_session)) for other in others):
+        raise TypeError(f"the session comes first: {call}(session, ...); got {kind} first")
+    if not hasattr(session, "execute"):  # anything else a Session would be used as
+        raise TypeError(f"pass a Session or a Connection, not {kind}")

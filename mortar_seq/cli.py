@@ -1,4 +1,8 @@
-"""``mortar-seq``: the command line, a thin shell over the public functions."""
+"""``mortar-seq``: the command line, a thin shell over the public functions.
+
+Exit statuses: 0 done, 1 refused or failed (one line on stderr), 2 bad usage, 130
+interrupted (Ctrl-C), 141 output pipe closed (quietly, as other Unix tools).
+"""
 
 from __future__ import annotations
 
@@ -6,114 +10,65 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine
 
-from .errors import SequenceError, TemplateError, UnknownSequence
+from . import __version__
+from .cli_commands import create, delete, last, listing, take
+from .cli_errors import explain, masked
+from .errors import SequenceError
 from .model import create_tables
-from .registry import get_sequence, get_template, register_sequence, register_template
-from .storage import load, stored_names
 from .strategies import NativeSequence, PooledSequence, TableSequence
-from .template import Template
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
+# SQLite's busy timeout: how long to wait for another process's write lock.
+DEFAULT_WAIT_SECONDS = 5.0
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
-def _create(connection: Connection, args: argparse.Namespace) -> None:
-    if args.pattern is None:
-        register_sequence(
-            args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
-        )
-        return
-    if args.reset is not None:
-        raise TemplateError("templates take no --reset")
-    register_template(
-        args.name, args.pattern, connection, start=args.start, step=args.step, impl=args.impl
+def _global_options(defaults: bool) -> argparse.ArgumentParser:
+    """--url and --wait, accepted before the command and after it (defaults set once only)."""
+    options = argparse.ArgumentParser(add_help=False)
+    url = os.environ.get("MORTAR_SEQ_URL", DEFAULT_URL)
+    options.add_argument(
+        "--url",
+        default=url if defaults else argparse.SUPPRESS,
+        help=f"SQLAlchemy database URL (default: $MORTAR_SEQ_URL, else {DEFAULT_URL})",
     )
-
-
-def _keywords(pairs: list[str]) -> dict[str, object]:
-    """KEY=VALUE pairs, split at the first '='; values that look like integers become ints."""
-    keywords: dict[str, object] = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise TemplateError(f"expected KEY=VALUE, not {pair!r}")
-        try:
-            keywords[key] = int(value)
-        except ValueError:
-            keywords[key] = value
-    return keywords
-
-
-def _found(connection: Connection, name: str, pairs: list[str]) -> Template | None:
-    """Return the template *name*, or None for a plain sequence (which takes no KEY=VALUE)."""
-    row = load(connection, name)
-    if row is None:
-        raise UnknownSequence(name)
-    if row.pattern is not None:
-        return get_template(name, connection)
-    if pairs:
-        raise TemplateError(f"{name!r} is a sequence: it takes no KEY=VALUE")
-    return None
-
-
-def _next(connection: Connection, args: argparse.Namespace) -> None:
-    template = _found(connection, args.name, args.keywords)
-    if template is not None:
-        taken: list[object] = list(
-            template.next_many(connection, args.count, **_keywords(args.keywords))
-        )
-    else:
-        taken = list(get_sequence(args.name, connection).next_many(connection, args.count))
-    for value in taken:
-        print(value)
-
-
-def _last(connection: Connection, args: argparse.Namespace) -> None:
-    template = _found(connection, args.name, args.keywords)
-    if template is not None:
-        last: object = template.last(connection, **_keywords(args.keywords))
-    else:
-        last = get_sequence(args.name, connection).last(connection)
-    if last is not None:
-        print(last)
-
-
-def _list(connection: Connection, args: argparse.Namespace) -> None:
-    for name in stored_names(connection):
-        template = _found(connection, name, [])
-        if template is not None:
-            settings = f"start={template.start} step={template.step}"
-            print(f"{name}\t{template.strategy.kind}\t{settings}\tpattern={template.pattern}")
-            continue
-        sequence = get_sequence(name, connection)
-        settings = " ".join(
-            f"{key}={value}" for key, value in sequence.definition.settings().items()
-        )
-        last = sequence.last(connection)
-        print(f"{name}\t{sequence.strategy.kind}\t{settings}\tlast={'' if last is None else last}")
+    options.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        default=DEFAULT_WAIT_SECONDS if defaults else argparse.SUPPRESS,
+        help="on SQLite, how long to wait for another process's write lock "
+        f"(default {DEFAULT_WAIT_SECONDS:g})",
+    )
+    return options
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mortar-seq", description="Hand out numbers from named sequences in a database."
+        prog="mortar-seq",
+        description="Hand out numbers from named sequences in a database.",
+        parents=[_global_options(defaults=True)],
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("MORTAR_SEQ_URL", DEFAULT_URL),
-        help=f"SQLAlchemy database URL (default: $MORTAR_SEQ_URL, else {DEFAULT_URL})",
-    )
+    parser.add_argument("--version", action="version", version=f"mortar-seq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    options = [_global_options(defaults=False)]
 
-    create = commands.add_parser("create", help="create a sequence, or a template with PATTERN")
-    create.add_argument("name", metavar="NAME")
-    create.add_argument("pattern", metavar="PATTERN", nargs="?", help="e.g. '{year}-{counter:04d}'")
-    create.add_argument("--start", type=int, default=1, help="first value (default 1)")
-    create.add_argument("--step", type=int, default=1, help="increment (default 1)")
-    create.add_argument("--reset", type=int, help="start again on reaching this value")
-    kinds = create.add_mutually_exclusive_group()
+    made = commands.add_parser(
+        "create", parents=options, help="create a sequence, or a template with PATTERN"
+    )
+    made.add_argument("name", metavar="NAME")
+    made.add_argument("pattern", metavar="PATTERN", nargs="?", help="e.g. '{year}-{counter:04d}'")
+    made.add_argument("--start", type=int, default=1, help="first value (default 1)")
+    made.add_argument("--step", type=int, default=1, help="increment (default 1)")
+    made.add_argument("--reset", type=int, help="start again on reaching this value")
+    kinds = made.add_mutually_exclusive_group()
     kinds.add_argument(
         "--native",
         dest="impl",
@@ -128,45 +83,91 @@ def _parser() -> argparse.ArgumentParser:
         const=PooledSequence,
         help="blocks of values handed out from memory: fastest, not gapless",
     )
-    create.set_defaults(run=_create, impl=TableSequence)
+    made.set_defaults(run=create, impl=TableSequence)
 
-    take = commands.add_parser("next", help="take the next value(s), one per line")
-    take.add_argument("name", metavar="NAME")
-    take.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
-    take.add_argument("-n", dest="count", type=int, default=1, metavar="COUNT")
-    take.set_defaults(run=_next)
+    taking = commands.add_parser(
+        "next", parents=options, help="take the next value(s), one per line"
+    )
+    taking.add_argument("name", metavar="NAME")
+    taking.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    taking.add_argument(
+        "-n",
+        dest="count",
+        type=int,
+        default=1,
+        metavar="COUNT",
+        help="how many values to take (default 1); each is printed once committed",
+    )
+    taking.set_defaults(run=take)
 
-    last = commands.add_parser("last", help="print the last value handed out")
-    last.add_argument("name", metavar="NAME")
-    last.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
-    last.set_defaults(run=_last)
+    reading = commands.add_parser("last", parents=options, help="print the last value handed out")
+    reading.add_argument("name", metavar="NAME")
+    reading.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    reading.set_defaults(run=last)
 
-    listing = commands.add_parser("list", help="list the stored sequences and templates")
-    listing.set_defaults(run=_list)
+    listed = commands.add_parser(
+        "list", parents=options, help="list the stored sequences and templates"
+    )
+    listed.add_argument("--json", action="store_true", help="as JSON, with templates' counters")
+    listed.set_defaults(run=listing)
+
+    deleted = commands.add_parser(
+        "delete", parents=options, help="delete a sequence or template and its values"
+    )
+    deleted.add_argument("name", metavar="NAME")
+    deleted.set_defaults(run=delete)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv*; return the exit status."""
     args = _parser().parse_args(argv)
-    run: Callable[[Connection, argparse.Namespace], None] = args.run
     try:
-        engine = sa.create_engine(args.url)
-        try:
-            create_tables(engine)
-            with engine.begin() as connection:
-                run(connection, args)
-        finally:
-            engine.dispose()
-    except SequenceError as exc:
-        return _fail(str(exc))
-    except sa.exc.DBAPIError as exc:
-        return _fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
-    except (sa.exc.SQLAlchemyError, ImportError) as exc:
-        return _fail(f"cannot use {args.url!r}: {str(exc).splitlines()[0]}")
+        _run(args)
+        sys.stdout.flush()  # a closed pipe is told here, not at exit
+    except KeyboardInterrupt:
+        return _fail("interrupted", INTERRUPTED)
+    except BrokenPipeError:
+        # Whoever reads stopped reading (``| head``): stop quietly, as other tools do.
+        # Point stdout at /dev/null so that flushing it at exit raises nothing more.
+        with suppress(OSError, ValueError):  # stdout may be no file at all (a test's)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    except Exception as exc:
+        message = explain(exc, args.url)
+        if message is None:
+            raise
+        return _fail(message, 1)
     return 0
 
 
-def _fail(message: str) -> int:
+def _run(args: argparse.Namespace) -> None:
+    run: Callable[[Engine, argparse.Namespace], None] = args.run
+    try:
+        url = sa.make_url(args.url)
+    except ValueError as exc:  # a port that is not a number
+        raise SequenceError(f"cannot use {masked(args.url)}: {exc}") from exc
+    if args.command != "create":
+        _refuse_missing_file(url)
+    connect_args = {"timeout": args.wait} if url.get_backend_name() == "sqlite" else {}
+    engine = sa.create_engine(url, connect_args=connect_args)
+    try:
+        create_tables(engine)
+        run(engine, args)
+    finally:
+        engine.dispose()
+
+
+def _refuse_missing_file(url: sa.URL) -> None:
+    """Only ``create`` makes a new SQLite file: elsewhere a missing one is a wrong folder."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:") or Path(database).exists():
+        return  # a URI filename (uri=true) is SQLite's to resolve
+    raise SequenceError(f"no database file {database!r} here ('mortar-seq create' makes one)")
+
+
+def _fail(message: str, status: int) -> int:
     print(f"mortar-seq: {message}", file=sys.stderr)
-    return 1
+    return status

@@ -112,7 +112,7 @@ def ddl_is_transactional(dialect: Dialect) -> bool:
 
 
 class NextValues(Executable, ClauseElement):
-    """SELECT the next *count* values of a SEQUENCE, in one statement (in no set order)."""
+    """SELECT the next *count* values of a SEQUENCE in one statement, in the order taken."""
 
     # Cached like any statement, keyed on what it is built from.
     inherit_cache = False
@@ -129,7 +129,9 @@ class NextValues(Executable, ClauseElement):
 @compiles(NextValues, "postgresql")
 def _next_values_postgresql(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
     nextval = compiler.process(element.sequence.next_value(), **kw)
-    return f"SELECT {nextval} FROM generate_series(1, {element.count})"
+    # Rows come in no set order without ORDER BY. Sorted by the ordinal, nextval is
+    # evaluated in that order too (before the sort, in scan order, or after it).
+    return f"SELECT {nextval} FROM generate_series(1, {element.count}) AS n ORDER BY n"
 
 
 @compiles(NextValues, "mysql")
@@ -137,11 +139,12 @@ def _next_values_postgresql(element: NextValues, compiler: SQLCompiler, **kw: An
 def _next_values_mariadb(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
     # seq_1_to_<n> is a virtual table of MariaDB's Sequence storage engine.
     nextval = compiler.process(element.sequence.next_value(), **kw)
-    return f"SELECT {nextval} FROM seq_1_to_{element.count}"
+    return f"SELECT {nextval} FROM seq_1_to_{element.count} ORDER BY seq"
 
 
 @compiles(NextValues, "oracle")
 def _next_values_oracle(element: NextValues, compiler: SQLCompiler, **kw: Any) -> str:
+    # No ORDER BY: Oracle refuses NEXTVAL beside it (ORA-02287); rows come in LEVEL order.
     name = compiler.preparer.format_sequence(element.sequence)
     return f"SELECT {name}.nextval FROM DUAL CONNECT BY LEVEL <= {element.count}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc as abc
 
 from . import registry as registry_module
-from .binding import SessionLike
+from .binding import SESSIONS, SessionLike, check_session
 from .definition import check_count, define
 from .errors import SequenceConfigError, UnknownSequence
 from .locking import waiting_at_most
@@ -29,6 +29,8 @@ def get_next_value(
     *initial_value* is ignored once the sequence exists (as in django-sequences), while a
     *reset_value* that differs from the stored one raises `SequenceConfigError`.
     """
+    if not isinstance(session, SESSIONS):
+        check_session(session, "get_next_value", sequence_name, initial_value, reset_value)
     return _take(session, sequence_name, 1, initial_value, reset_value, nowait)[0]
 
 
@@ -44,6 +46,9 @@ def get_next_values(
 
     As `get_next_value`, in one statement however many values are taken.
     """
+    if not isinstance(session, SESSIONS):
+        # django-sequences' order, get_next_values(count, name), with a session put in
+        check_session(session, "get_next_values", count, sequence_name, initial_value)
     return _take(session, sequence_name, count, initial_value, None, nowait)
 
 
@@ -52,6 +57,7 @@ def get_last_value(session: SessionLike, sequence_name: str = "default") -> int 
 
     None also where no such sequence exists, as in django-sequences.
     """
+    check_session(session, "get_last_value", sequence_name)
     try:
         sequence = registry_module.registry.stored(session, sequence_name)
     except UnknownSequence:
@@ -61,6 +67,7 @@ def get_last_value(session: SessionLike, sequence_name: str = "default") -> int 
 
 def delete_sequence(session: SessionLike, name: str) -> bool:
     """Delete sequence *name* in the caller's transaction; return whether it existed."""
+    check_session(session, "delete_sequence", name)
     return registry_module.registry.delete(session, name)
 
 

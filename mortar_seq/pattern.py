@@ -7,8 +7,10 @@ escaped: readable, unambiguous, and rendering an identifier is ``key.format(coun
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 
 from .definition import unstorable
@@ -17,8 +19,17 @@ from .model import KEY_MAX
 
 COUNTER = "counter"
 _FORMATTER = string.Formatter()
+_INTEGER_TYPES = frozenset("bcdoxX")
+_FLOAT_TYPES = frozenset("eEfFgGn%")
 _CONVERSIONS = frozenset({None, "r", "s", "a"})
 _BASES = {"x": 16, "X": 16, "o": 8, "b": 2}
+# Python's format-spec mini-language: [[fill]align][sign][z][#][0][width][,][.precision][type]
+_SPEC = re.compile(
+    r"(?:.?(?P<align>[<>=^]))?(?P<sign>[-+ ])?(?P<z>z)?(?P<alt>#)?(?P<zero>0)?[0-9]*"
+    r"(?P<grouping>[,_])?(?:\.[0-9]+)?(?P<type>[a-zA-Z%])?",
+    re.DOTALL,
+)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,37 @@ class Field:
         return "{" + self.name + conversion + spec + "}"
 
     def render(self, value: object) -> str:
+        """Render *value*; text becomes a number where the format spec needs one.
+
+        >>> Field("year", None, "04d").render("24"), Field("dept", None, "").render("0042")
+        ('0024', '0042')
+        """
+        if isinstance(value, str) and self.conversion is None:
+            value = self._number(value)
         converted = _FORMATTER.convert_field(value, self.conversion)
         return str(_FORMATTER.format_field(converted, self.spec))
+
+    def _number(self, text: str) -> object:
+        """Return *text* as the number the spec needs (``04d``, ``x``, ``.2f``), else as it is."""
+        spec = _SPEC.fullmatch(self.spec)
+        if spec is None:
+            return text  # not the mini-language (a date's strftime spec): format() says
+        kind = spec["type"]
+        if kind in _INTEGER_TYPES:
+            if _INTEGER.fullmatch(text):
+                return int(text)
+            raise TemplateError(f"{self.placeholder()} needs an integer, not {text!r}")
+        numeric_options = spec["align"] == "=" or any(
+            spec[option] for option in ("sign", "z", "alt", "zero", "grouping")
+        )
+        if kind in _FLOAT_TYPES or (kind is None and numeric_options):
+            if _INTEGER.fullmatch(text):
+                return int(text)
+            if text == text.strip():
+                with suppress(ValueError):
+                    return float(text)
+            raise TemplateError(f"{self.placeholder()} needs a number, not {text!r}")
+        return text
 
 
 @dataclass(frozen=True)
@@ -151,6 +191,10 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
     except Exception as exc:  # whatever format() says of the spec
         raise TemplateError(f"{pattern!r}: invalid format for the counter: {exc}") from exc
     names = {field.name for field in fields} - {COUNTER}
+    if "nowait" in names:  # an option of Template.next(), so never a keyword
+        raise TemplateError(
+            f"{pattern!r}: {{nowait}} cannot be a placeholder: it is the nowait option of next()"
+        )
     if name in names:
         raise TemplateError(f"{pattern!r}: template {name!r} cannot be its own parent")
     parents = sorted(field for field in names if is_template(field))
@@ -174,6 +218,8 @@ def _field(pattern: str, name: str, conversion: str | None, spec: str | None) ->
 def _render(field: Field, value: object) -> str:
     try:
         return field.render(value)
+    except TemplateError:
+        raise
     except Exception as exc:  # a value's own __format__ may raise anything
         raise TemplateError(
             f"cannot render {field.name}={value!r} as {field.placeholder()}: {exc}"

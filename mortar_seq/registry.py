@@ -6,15 +6,16 @@ import threading
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .binding import SessionLike, dialect_of, engine_of
+from .binding import SessionLike, check_session, dialect_of, engine_of
 from .definition import NAME_MAX, Definition, check_name, define
-from .errors import SequenceConfigError, UnknownSequence
+from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import StoredSequence
 from .pattern import parse
 from .sequence import Sequence
-from .storage import counter_keys, create_missing, delete, load
+from .storage import counter_keys, create_missing, creates_apart, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
 from .template import Template, forget_counters
 
@@ -111,9 +112,30 @@ class Registry:
             self._stored.get(engine_of(session), {}).pop(name, None)
 
     def delete(self, session: SessionLike, name: str) -> bool:
-        """Delete *name* in the caller's transaction and forget it; tell whether it existed."""
+        """Delete *name* in the caller's transaction and forget it; tell whether it existed.
+
+        A template that other stored templates name as their parent stays: `TemplateError`
+        names them, and nothing is deleted.
+        """
+        check_session(session)
         check_name(name)
         row = load(session, name)
+        if row is not None and row.pattern is not None:
+            stored = StoredSequence
+            query = sa.select(stored.name).where(stored.parent == name).order_by(stored.name)
+            children = list(session.execute(query).scalars())
+            if creates_apart(session):
+                # Templates registered apart may be newer than the caller's snapshot, and
+                # the caller may have deleted some: a locking read of just those rows says.
+                with engine_of(session).connect() as connection:
+                    children += connection.execute(query).scalars()
+                latest = query.where(stored.name.in_(children)).with_for_update(read=True)
+                children = list(session.execute(latest).scalars()) if children else []
+            if children:
+                named = ", ".join(repr(child) for child in children)
+                raise TemplateError(
+                    f"template {name!r} is the parent of {named}: delete the children first"
+                )
         if row is not None:
             strategy = stored_strategy(row.impl, row.options)
             # A template's counters each have their own database objects (native ones).
@@ -152,7 +174,8 @@ class Registry:
             row = load(session, wanted.name)
         if row is None:
             raise UnknownSequence(wanted.name, " (deleted while being registered)")
-        _refuse_conflict(self._template_from(session, wanted.name, row), wanted, "stored")
+        stored = self._template_from(session, wanted.name, row, registering=True)
+        _refuse_conflict(stored, wanted, "stored")
         return self._record(self._templates, wanted)
 
     def _refuse_registered(
@@ -182,6 +205,7 @@ class Registry:
             return found
         if session is None:
             raise UnknownSequence(name, " registered as a template in this process")
+        check_session(session)
         row = load(session, name)
         if row is None:
             raise UnknownSequence(name)
@@ -189,8 +213,12 @@ class Registry:
         with self._lock:
             return self._templates.setdefault(name, stored)
 
-    def _template_from(self, session: SessionLike, name: str, row: Any) -> Template:
+    def _template_from(
+        self, session: SessionLike, name: str, row: Any, *, registering: bool = False
+    ) -> Template:
         if row.pattern is None:
+            if registering:
+                raise SequenceConfigError(f"{name!r} is already stored as a sequence")
             raise UnknownSequence(name, ": it is a sequence, not a template")
         parsed = parse(row.pattern, name, lambda field: field == row.parent)
         parent = None if row.parent is None else self.get_template(row.parent, session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc as abc
 from dataclasses import dataclass
 
-from .binding import SessionLike
+from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
 from .locking import waiting_at_most
 from .strategies import SequenceStrategy
@@ -38,6 +38,8 @@ class Sequence:
         Save it in the same transaction. With *nowait*, raise `SequenceLocked` instead of
         waiting for another transaction that holds the sequence.
         """
+        if not isinstance(session, SESSIONS):
+            check_session(session)
         if not nowait:  # the hot path: nothing to bound
             return self.strategy.next(session, self.definition)
         with waiting_at_most(session, 0, self.name):
@@ -50,12 +52,15 @@ class Sequence:
 
         As `next`: one call, in the caller's transaction; save them there.
         """
+        if not isinstance(session, SESSIONS):
+            check_session(session)
         number = check_count(count, self.definition)
         with waiting_at_most(session, no_wait(nowait), self.name):
             return self.strategy.next_many(session, self.definition, number)
 
     def last(self, session: SessionLike) -> int | None:
         """Return the last value handed out and visible to *session*; None before the first."""
+        check_session(session)
         return self.strategy.last(session, self.definition)
 
     def values(self, session: SessionLike) -> abc.Iterator[int]:

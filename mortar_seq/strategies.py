@@ -236,11 +236,11 @@ class NativeSequence:
             return [self.next(session, definition)]
         with _exhaustion(definition):
             # all() fetches in one go; iterating would fetch row by row (measured: 3x slower).
+            # In the order the database handed them out: a cycle may wrap within them.
             values = list(session.execute(_next_values(self, definition, count)).scalars().all())
-        values.sort()
-        if definition.reset is not None:
-            return values  # a cycle may have wrapped within them: their order is lost
-        return _contiguous(values, definition.step) if definition.step > 0 else values[::-1]
+        if definition.reset is not None or definition.step < 0:
+            return values
+        return _contiguous(values, definition.step)
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         """The database's current value: the last value taken or reserved by any connection's

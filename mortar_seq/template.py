@@ -9,9 +9,10 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 
-from .binding import SessionLike, engine_of
+from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
+from .locking import waiting_at_most
 from .pattern import Pattern, counter_in, identifier
 from .storage import counter_keys, creates_apart
 from .strategies import SequenceStrategy
@@ -43,27 +44,46 @@ class Template:
         """The pattern, as registered."""
         return self.parsed.text
 
-    def next(self, session: SessionLike, **keywords: object) -> str:
-        """Take the next identifier for *keywords* in the caller's transaction and return it."""
-        return self.next_many(session, 1, **keywords)[0]
+    def next(self, session: SessionLike, /, *, nowait: bool = False, **keywords: object) -> str:
+        """Take the next identifier for *keywords* in the caller's transaction and return it.
 
-    def next_many(self, session: SessionLike, count: int, **keywords: object) -> list[str]:
-        """Take *count* identifiers for *keywords* at once (one counter call) and return them."""
+        Save it in the same transaction. With *nowait*, raise `SequenceLocked` instead of
+        waiting for another transaction that holds the counter (its first use included).
+        """
+        return self.next_many(session, 1, nowait=nowait, **keywords)[0]
+
+    def next_many(
+        self, session: SessionLike, count: int, /, *, nowait: bool = False, **keywords: object
+    ) -> list[str]:
+        """Take *count* identifiers for *keywords* at once (one counter call) and return them.
+
+        As `next`: in the caller's transaction; save them there.
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session)
         counter = self._counter(session, keywords)
         number = check_count(count, counter)
         key = counter.key
-        return [identifier(key, value) for value in self._take(session, counter, number)]
+        if not nowait:  # the hot path: nothing to bound
+            taken = self._take(session, counter, number)
+        else:
+            with waiting_at_most(session, 0, self.name):
+                taken = self._take(session, counter, number, nowait=True)
+        return [identifier(key, value) for value in taken]
 
-    def last(self, session: SessionLike, **keywords: object) -> str | None:
+    def last(self, session: SessionLike, /, **keywords: object) -> str | None:
         """Return the last identifier issued for *keywords* and visible to *session*, or None."""
+        check_session(session)
         counter = self._counter(session, keywords)
         value = self.strategy.last(session, counter)
         return None if value is None else identifier(counter.key, value)
 
-    def values(self, session: SessionLike, **keywords: object) -> abc.Iterator[str]:
+    def values(
+        self, session: SessionLike, /, *, nowait: bool = False, **keywords: object
+    ) -> abc.Iterator[str]:
         """Iterate over next identifiers for *keywords*, without end."""
         while True:
-            yield self.next(session, **keywords)
+            yield self.next(session, nowait=nowait, **keywords)
 
     def issued(self, session: SessionLike, text: str) -> bool:
         """Tell whether this template has issued identifier *text* (to anyone)."""
@@ -104,18 +124,20 @@ class Template:
                 )
         return counter
 
-    def _take(self, session: SessionLike, counter: Definition, count: int) -> abc.Sequence[int]:
+    def _take(
+        self, session: SessionLike, counter: Definition, count: int, *, nowait: bool = False
+    ) -> abc.Sequence[int]:
         engine = engine_of(session)
         with _lock:
             known = _known.setdefault(engine, set())
         if (self.name, counter.key) not in known:
-            self.strategy.create(session, counter, nowait=False)
+            self.strategy.create(session, counter, nowait=nowait)
             known.add((self.name, counter.key))
         try:
             return self.strategy.next_many(session, counter, count)
         except UnknownSequence:
             # Its row went away with a rolled-back transaction that created it: again.
-            self.strategy.create(session, counter, nowait=False)
+            self.strategy.create(session, counter, nowait=nowait)
             return self.strategy.next_many(session, counter, count)
 
 

@@ -57,8 +57,11 @@ def test_next_sql(dialect: Dialect, expected: str) -> None:
 @pytest.mark.parametrize(
     ("dialect", "expected"),
     [
-        (postgresql.dialect(), "SELECT nextval('{name}') FROM generate_series(1, 1000)"),
-        (MARIADB, "SELECT nextval({name}) FROM seq_1_to_1000"),
+        (
+            postgresql.dialect(),
+            "SELECT nextval('{name}') FROM generate_series(1, 1000) AS n ORDER BY n",
+        ),
+        (MARIADB, "SELECT nextval({name}) FROM seq_1_to_1000 ORDER BY seq"),
         (oracle.dialect(), "SELECT {name}.nextval FROM DUAL CONNECT BY LEVEL <= 1000"),
     ],
 )

@@ -1,0 +1,179 @@
+"""The command line's verbs, over the public functions; each in transactions of its own.
+
+Nothing is printed before the transaction that took it has committed: an interrupted or
+piped ``next`` may leave a gap (values committed, never printed), never a duplicate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections.abc as abc
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from .cli_output import print_listing, write_lines
+from .definition import Definition, check_name
+from .errors import SequenceConfigError, TemplateError, UnknownSequence
+from .one_call import delete_sequence
+from .pattern import identifier
+from .registry import get_sequence, get_template, register_sequence, register_template
+from .sequence import Sequence
+from .storage import counter_keys, load, stored_names
+from .strategies import TableSequence
+from .template import Template
+
+# How many values a native, pooled or template ``next`` takes and commits at once: what
+# it holds in memory and how long it keeps a gapless counter locked are bounded by this.
+CHUNK = 100_000
+
+
+def create(engine: Engine, args: argparse.Namespace) -> None:
+    with engine.begin() as connection:
+        _refuse_other_kind(connection, args.name, template=args.pattern is not None)
+        if args.pattern is None:
+            register_sequence(
+                args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
+            )
+            return
+        if args.reset is not None:
+            raise TemplateError("templates take no --reset")
+        register_template(
+            args.name, args.pattern, connection, start=args.start, step=args.step, impl=args.impl
+        )
+
+
+def take(engine: Engine, args: argparse.Namespace) -> None:
+    keywords = _keywords(args.keywords)
+    with engine.begin() as connection:
+        template = _found(connection, args.name, args.keywords)
+        sequence = None if template is not None else get_sequence(args.name, connection)
+
+    def batch(connection: Connection, count: int) -> abc.Sequence[object]:
+        if template is not None:
+            return template.next_many(connection, count, nowait=False, **keywords)
+        return get_sequence(args.name, connection).next_many(connection, count)
+
+    if sequence is not None and _contiguous(sequence):
+        # One statement however many values: a range, committed, then printed lazily.
+        chunks: abc.Iterable[int] = [args.count]
+    else:
+        chunks = _chunks(args.count)
+    for count in chunks:
+        with engine.begin() as connection:
+            taken = batch(connection, count)
+        write_lines(taken)
+
+
+def last(engine: Engine, args: argparse.Namespace) -> None:
+    keywords = _keywords(args.keywords)
+    with engine.begin() as connection:
+        template = _found(connection, args.name, args.keywords)
+        if template is None:
+            value: object = _reached(connection, get_sequence(args.name, connection))
+        else:
+            key = template.parsed.key(keywords)
+            known = key in counter_keys(connection, template.name)
+            value = _last_identifier(connection, template, key) if known else None
+    if value is not None:
+        write_lines([value])
+
+
+def listing(engine: Engine, args: argparse.Namespace) -> None:
+    with engine.begin() as connection:
+        entries = [_entry(connection, name) for name in stored_names(connection)]
+    print_listing(entries, as_json=args.json)
+
+
+def delete(engine: Engine, args: argparse.Namespace) -> None:
+    with engine.begin() as connection:
+        if not delete_sequence(connection, args.name):
+            raise UnknownSequence(args.name)
+
+
+def _entry(connection: Connection, name: str) -> dict[str, Any]:
+    template = _found(connection, name, [])
+    if template is None:
+        sequence = get_sequence(name, connection)
+        return {
+            "name": name,
+            "kind": sequence.strategy.kind,
+            "settings": sequence.definition.settings(),
+            "pattern": None,
+            "parent": None,
+            "last": _reached(connection, sequence),
+            "counters": None,
+        }
+    keys = sorted(counter_keys(connection, name))
+    return {
+        "name": name,
+        "kind": template.strategy.kind,
+        "settings": {"start": template.start, "step": template.step},
+        "pattern": template.pattern,
+        "parent": None if template.parent is None else template.parent.name,
+        "last": None,
+        "counters": {key: _last_identifier(connection, template, key) for key in keys},
+    }
+
+
+def _reached(connection: Connection, sequence: Sequence) -> int | None:
+    """The last value handed out; for a pooled sequence, the end of the last reserved block.
+
+    A new process has handed out nothing from a pool of its own, so a pooled sequence's
+    ``last`` would always be empty here: the end of the last block reserved by anyone is
+    what bounds the values handed out.
+    """
+    return sequence.strategy.reached(connection, sequence.definition)
+
+
+def _last_identifier(connection: Connection, template: Template, key: str) -> str | None:
+    counter = Definition(template.name, template.start, template.step, None, key)
+    value = template.strategy.reached(connection, counter)
+    return None if value is None else identifier(key, value)
+
+
+def _contiguous(sequence: Sequence) -> bool:
+    """A gapless sequence that never resets hands out any count as one range."""
+    return isinstance(sequence.strategy, TableSequence) and sequence.definition.reset is None
+
+
+def _chunks(count: int) -> abc.Iterator[int]:
+    """*count* in chunks of at most CHUNK; a count below 1 as it is, for the library to refuse."""
+    if count < 1:
+        yield count
+    while count >= 1:
+        yield min(count, CHUNK)
+        count -= CHUNK
+
+
+def _keywords(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs, split at the first '='; values stay text (the pattern converts them)."""
+    keywords: dict[str, object] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise TemplateError(f"expected KEY=VALUE, not {pair!r}")
+        if key == "nowait":  # an option of Template.next(), never a placeholder
+            raise TemplateError("nowait is not a template keyword")
+        keywords[key] = value
+    return keywords
+
+
+def _found(connection: Connection, name: str, pairs: list[str]) -> Template | None:
+    """Return the template *name*, or None for a plain sequence (which takes no KEY=VALUE)."""
+    row = load(connection, check_name(name))
+    if row is None:
+        raise UnknownSequence(name)
+    if row.pattern is not None:
+        return get_template(name, connection)
+    if pairs:
+        raise TemplateError(f"{name!r} is a sequence: it takes no KEY=VALUE")
+    return None
+
+
+def _refuse_other_kind(connection: Connection, name: str, *, template: bool) -> None:
+    """Say what is true when *name* exists as the other kind (a sequence, a template)."""
+    row = load(connection, check_name(name))
+    if row is not None and (row.pattern is not None) != template:
+        kind = "a template" if row.pattern is not None else "a sequence"
+        raise SequenceConfigError(f"{name!r} already exists as {kind}")
