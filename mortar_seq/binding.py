@@ -32,6 +32,11 @@ def engine_of(session: SessionLike) -> Engine:
     return bind.engine if isinstance(bind, Connection) else bind
 
 
+def connected_dialect(session: SessionLike) -> Dialect:
+    """Return the dialect as the first connection has set it up (MariaDB behind mysql://)."""
+    return connection_of(session).dialect
+
+
 def connection_of(session: SessionLike) -> Connection:
     """Return the connection (in the caller's transaction) that statements on our tables use."""
     if isinstance(session, Connection):

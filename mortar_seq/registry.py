@@ -6,16 +6,15 @@ import threading
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .binding import SessionLike, check_session, dialect_of, engine_of
+from .binding import SessionLike, check_session, connected_dialect, engine_of
 from .definition import NAME_MAX, Definition, check_name, define
 from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import StoredSequence
 from .pattern import parse
 from .sequence import Sequence
-from .storage import counter_keys, create_missing, creates_apart, delete, load
+from .storage import children, counter_keys, create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
 from .template import Template, forget_counters
 
@@ -43,7 +42,7 @@ class Registry:
     ) -> Sequence:
         """Create the sequence where missing, record it here, return it: `register_sequence`."""
         wanted = Sequence(define(name, start, step, reset), strategy_for(impl))
-        wanted.strategy.check(dialect_of(session))
+        wanted.strategy.check(connected_dialect(session))
         self._refuse_registered(wanted, self._registered, self._templates, "a template")
         _refuse_conflict(self.stored(session, wanted.name, create=wanted), wanted, "stored")
         return self._record(self._registered, wanted)
@@ -121,18 +120,9 @@ class Registry:
         check_name(name)
         row = load(session, name)
         if row is not None and row.pattern is not None:
-            stored = StoredSequence
-            query = sa.select(stored.name).where(stored.parent == name).order_by(stored.name)
-            children = list(session.execute(query).scalars())
-            if creates_apart(session):
-                # Templates registered apart may be newer than the caller's snapshot, and
-                # the caller may have deleted some: a locking read of just those rows says.
-                with engine_of(session).connect() as connection:
-                    children += connection.execute(query).scalars()
-                latest = query.where(stored.name.in_(children)).with_for_update(read=True)
-                children = list(session.execute(latest).scalars()) if children else []
-            if children:
-                named = ", ".join(repr(child) for child in children)
+            using = children(session, name)
+            if using:
+                named = ", ".join(repr(child) for child in using)
                 raise TemplateError(
                     f"template {name!r} is the parent of {named}: delete the children first"
                 )
@@ -163,7 +153,7 @@ class Registry:
         """Store template *name* where missing, record it here, return it: `register_template`."""
         settings = define(name, start, step)
         strategy = strategy_for(impl)
-        strategy.check(dialect_of(session))
+        strategy.check(connected_dialect(session))
         parsed = parse(pattern, settings.name, lambda field: self._is_template(session, field))
         parent = None if parsed.parent is None else self.get_template(parsed.parent, session)
         wanted = Template(settings.name, parsed, settings.start, settings.step, strategy, parent)

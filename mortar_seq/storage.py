@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult, Engine, Row
+from sqlalchemy.engine import Connection, CursorResult, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from .binding import SessionLike, dialect_of, engine_of
+from .binding import SessionLike, connection_of, dialect_of, engine_of
 from .dialects import insert_unless_present, lock_wait
 from .errors import SequenceLocked
 from .locking import waiting_at_most
 from .model import Counter, StoredSequence
+from .side import side_engine
 
 # How long a row created on a connection of its own may wait for another transaction's lock
 # on the same key before it is created in the caller's transaction instead (see create_missing).
@@ -22,25 +25,42 @@ _APART_LOCK_WAIT_SECONDS = 1
 
 def load(session: SessionLike, name: str) -> Row[Any] | None:
     """Return what is stored of *name* (impl, options, settings, pattern, parent), or None."""
-    stored = StoredSequence
-    query = sa.select(
-        stored.impl,
-        stored.options,
-        stored.start,
-        stored.step,
-        stored.reset,
-        stored.pattern,
-        stored.parent,
-    )
-    query = query.where(stored.name == name)
+    query = _LOAD.where(StoredSequence.name == name)
     row = session.execute(query).one_or_none()
-    if row is None and creates_apart(session):
+    if row is None and creates_apart(session) and not deleted_here(session, name):
         # Where rows are created on a connection of their own, they may be newer than the
         # caller's REPEATABLE READ snapshot. A locking read would see them, but on a missing
         # key it takes a gap lock that a later creation would wait for: look apart instead.
-        with engine_of(session).connect() as connection:
+        # Not after the caller's own delete, which no other connection sees.
+        with side_engine(engine_of(session)).connect() as connection:
             row = connection.execute(query).one_or_none()
     return row
+
+
+_LOAD = sa.select(
+    StoredSequence.impl,
+    StoredSequence.options,
+    StoredSequence.start,
+    StoredSequence.step,
+    StoredSequence.reset,
+    StoredSequence.pattern,
+    StoredSequence.parent,
+)
+
+
+def children(session: SessionLike, name: str) -> list[str]:
+    """Return the stored templates whose parent is template *name*, as *session* sees them."""
+    query = sa.select(StoredSequence.name).where(StoredSequence.parent == name)
+    found = set(session.execute(query).scalars())
+    if creates_apart(session):
+        # Templates registered apart may be newer than the caller's snapshot, and the caller
+        # may have deleted some: a locking read of just those rows in its transaction says.
+        with side_engine(engine_of(session)).connect() as connection:
+            found.update(connection.execute(query).scalars())
+        if found:
+            latest = query.where(StoredSequence.name.in_(found)).with_for_update(read=True)
+            found = set(session.execute(latest).scalars())
+    return sorted(found)
 
 
 def _insert_for(session: SessionLike, entity: type[Any]) -> Any | None:
@@ -63,24 +83,29 @@ def create_missing(
     """Insert a row of *entity* unless its key exists, racing safely with others doing the same.
 
     In the caller's transaction where the dialect can do so safely, unless *apart* asks
-    for a short transaction of its own (rows other connections must see at once).
+    for a short transaction of its own (rows other connections must see at once). After
+    the caller's own delete of that name, always in the caller's transaction: only it sees
+    the row gone, and a connection of ours would wait for its lock.
     """
     in_transaction = _insert_for(session, entity)
-    if in_transaction is not None and not apart:
+    deleted = deleted_here(session, str(values.get("name")))
+    if in_transaction is not None and (deleted or not apart):
+        session.execute(in_transaction.values(values))
+        return
+    if in_transaction is None:
+        in_transaction = sa.insert(entity).prefix_with("IGNORE", dialect="mysql")
+    if deleted:
         session.execute(in_transaction.values(values))
         return
     if _present(session, entity, values):
         return  # inserting it apart would wait for whoever holds the row
     try:
-        _insert_apart(engine_of(session), entity, values, nowait=nowait)
+        _insert_apart(side_engine(engine_of(session)), entity, values, nowait=nowait)
     except SequenceLocked:
         if nowait:
             raise
         # Another transaction holds a lock on that key: one that deleted the row or looked
-        # for it while it was missing, perhaps the caller's own, which a connection of ours
-        # would wait for forever. The caller's transaction waits for any other as usual.
-        if in_transaction is None:
-            in_transaction = sa.insert(entity).prefix_with("IGNORE", dialect="mysql")
+        # for it while it was missing. The caller's transaction waits for it as usual.
         session.execute(in_transaction.values(values))
 
 
@@ -94,14 +119,24 @@ def _insert_apart(
 ) -> None:
     """Insert in a short transaction of its own, committed at once; a duplicate key is fine."""
     with engine.connect() as connection:
-        bounded = lock_wait(connection.dialect) is not None
-        seconds = (0 if nowait else _APART_LOCK_WAIT_SECONDS) if bounded else None
-        name = str(values.get("name"))
         # A duplicate key means someone else created it first. The savepoint (where errors
         # abort a transaction) is rolled back before the error is ignored.
-        with suppress(IntegrityError), waiting_at_most(connection, seconds, name):
+        with suppress(IntegrityError), briefly(connection, str(values.get("name")), nowait=nowait):
             connection.execute(sa.insert(entity).values(values))
         connection.commit()
+
+
+@contextmanager
+def briefly(connection: Connection, name: str, *, nowait: bool = False) -> Iterator[None]:
+    """Bound how long the library's own *connection* waits for a lock on *name*'s rows.
+
+    Its short transactions must never wait long for a caller's: running out raises
+    `SequenceLocked`, and the work is then done in the caller's transaction instead.
+    """
+    bounded = lock_wait(connection.dialect) is not None
+    seconds = (0 if nowait else _APART_LOCK_WAIT_SECONDS) if bounded else None
+    with waiting_at_most(connection, seconds, name):
+        yield
 
 
 def stored_names(session: SessionLike) -> list[str]:
@@ -126,4 +161,26 @@ def delete(session: SessionLike, name: str) -> bool:
         .where(StoredSequence.name == name)
         .execution_options(**unsynchronised)
     )
+    _deleted_in(connection_of(session)).add(name)
     return cast("CursorResult[Any]", gone).rowcount > 0
+
+
+_DELETED = "mortar_seq deleted"  # a key of Connection.info, the DBAPI connection's dict
+
+
+def deleted_here(session: SessionLike, name: str) -> bool:
+    """Tell whether the caller's current transaction deleted *name*: its rows are locked by
+    the caller, so a connection of the library's would wait for them forever."""
+    return name in _deleted_in(connection_of(session))
+
+
+def _deleted_in(connection: Connection) -> set[str]:
+    """The names deleted in *connection*'s current transaction, forgotten when it ends."""
+    transaction = connection.get_transaction()
+    if transaction is None:
+        return set()
+    owner, names = connection.info.get(_DELETED, (None, set()))
+    if owner is None or owner() is not transaction:
+        names = set()
+        connection.info[_DELETED] = (weakref.ref(transaction), names)
+    return cast("set[str]", names)

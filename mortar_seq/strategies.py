@@ -23,10 +23,11 @@ from .binding import SessionLike, connection_of, dialect_of, engine_of
 from .definition import Definition
 from .dialects import CurrentValue, NextValues, ddl_is_transactional
 from .driver_errors import is_sequence_exhausted
-from .errors import SequenceConfigError, SequenceExhausted, UnknownSequence
+from .errors import SequenceConfigError, SequenceExhausted, SequenceLocked, UnknownSequence
 from .model import Counter
 from .pool import drop, pool_for
-from .storage import create_missing
+from .side import side_engine
+from .storage import briefly, create_missing, deleted_here
 
 
 class SequenceStrategy(Protocol):
@@ -308,7 +309,7 @@ def _run_ddl(session: SessionLike, ddl: ExecutableDDLElement) -> None:
     if ddl_is_transactional(dialect_of(session)):
         connection_of(session).execute(ddl)
         return
-    with engine_of(session).begin() as connection:
+    with side_engine(engine_of(session)).begin() as connection:
         connection.execute(ddl)
 
 
@@ -368,14 +369,20 @@ class PooledSequence:
 
     def _reserve(self, session: SessionLike, definition: Definition, missing: int) -> Sequence[int]:
         counter = TableSequence()
-        if _holds_sqlite_write_lock(session):
-            # Another connection would wait for the caller's write lock forever: take just
+        if _holds_sqlite_write_lock(session) or deleted_here(session, definition.name):
+            # Another connection would wait for the caller's locks forever: take just
             # what is missing in the caller's transaction (a rollback gives it back).
             return counter.next_many(session, definition, missing)
         wanted = max(self.block, missing)
-        with engine_of(session).connect() as connection:
-            reserved = counter.next_many(connection, definition, wanted)
-            connection.commit()
+        try:
+            with side_engine(engine_of(session)).connect() as connection:
+                with briefly(connection, definition.name):
+                    reserved = counter.next_many(connection, definition, wanted)
+                connection.commit()
+        except SequenceLocked:
+            # Its row is locked longer than a reservation takes: perhaps by the caller's own
+            # transaction, which created it there. Wait for it there, as any caller would.
+            return counter.next_many(session, definition, missing)
         return reserved
 
 

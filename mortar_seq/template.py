@@ -14,7 +14,8 @@ from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
 from .pattern import Pattern, counter_in, identifier
-from .storage import counter_keys, creates_apart
+from .side import side_engine
+from .storage import counter_keys, creates_apart, load
 from .strategies import SequenceStrategy
 
 _lock = threading.Lock()
@@ -93,7 +94,7 @@ class Template:
             return False
         # Counters created on a connection of their own may be newer than the caller's
         # REPEATABLE READ snapshot: look again, apart.
-        with engine_of(session).connect() as connection:
+        with side_engine(engine_of(session)).connect() as connection:
             return self._issued(connection, text)
 
     def _issued(self, session: SessionLike, text: str) -> bool:
@@ -131,14 +132,23 @@ class Template:
         with _lock:
             known = _known.setdefault(engine, set())
         if (self.name, counter.key) not in known:
-            self.strategy.create(session, counter, nowait=nowait)
+            self._create(session, counter, nowait=nowait)
             known.add((self.name, counter.key))
         try:
             return self.strategy.next_many(session, counter, count)
         except UnknownSequence:
-            # Its row went away with a rolled-back transaction that created it: again.
-            self.strategy.create(session, counter, nowait=nowait)
+            # Its row went away: with a rolled-back transaction that created it (create it
+            # again), or with the template itself (deleted, perhaps by another process).
+            self._create(session, counter, nowait=nowait)
             return self.strategy.next_many(session, counter, count)
+
+    def _create(self, session: SessionLike, counter: Definition, *, nowait: bool) -> None:
+        # Never a counter for a template no longer stored: a held object would issue its
+        # identifiers again from a new counter, with no definition left to say so.
+        row = load(session, self.name)
+        if row is None or row.pattern != self.pattern:
+            raise UnknownSequence(self.name, ": the template was deleted")
+        self.strategy.create(session, counter, nowait=nowait)
 
 
 def forget_counters(engine: Engine, name: str) -> None:

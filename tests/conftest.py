@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 import mortar_seq
 from mortar_seq import registry as registry_module
 from mortar_seq.model import Base
+from mortar_seq.side import side_engine
 
 from .databases import BACKENDS, IN_CI, Database, Unreachable, fresh_database
 from .tables import test_metadata
@@ -147,17 +148,21 @@ def caller(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Caller]:
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
-    """Collect the statements *engine* sends while the block runs."""
+    """Collect the statements *engine* sends while the block runs, the library's own
+    connections beside it included (see mortar_seq.side)."""
     sent: list[str] = []
 
     def record(*args: Any) -> None:
         sent.append(args[2])
 
-    sa.event.listen(engine, "before_cursor_execute", record)
+    engines = {engine, side_engine(engine)}
+    for each in engines:
+        sa.event.listen(each, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        for each in engines:
+            sa.event.remove(each, "before_cursor_execute", record)
 
 
 def has_row_locks(engine: Engine) -> bool:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, oracle, postgresql
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateSequence
 
 from mortar_seq import (
     NativeSequence,
+    PooledSequence,
     SequenceConfigError,
     SequenceExhausted,
+    TableSequence,
     TemplateError,
     delete_sequence,
     get_last_value,
@@ -272,3 +279,35 @@ def test_deleting_a_native_template_drops_every_counter(native_engine: Engine) -
     with native_engine.begin() as connection:
         assert delete_sequence(connection, "ND") is True
     assert [name for name in _database_sequences(native_engine) if name.startswith("mseq_nd")] == []
+
+
+@pytest.mark.parametrize("kind", ["session", "connection"])
+@pytest.mark.parametrize("impl", [TableSequence, NativeSequence, PooledSequence])
+def test_registered_first_on_a_new_engine(engine: Engine, kind: str, impl: type) -> None:
+    # What an application does at start-up: before anything has connected, the dialect of
+    # a mysql:// URL does not know yet that the server is MariaDB (which has sequences).
+    fresh = sa.create_engine(engine.url)
+    template_impl = impl()
+    try:
+        if not (impl is NativeSequence and not engine.dialect.supports_sequences):
+            with _fresh_caller(fresh, kind) as session:
+                seq = register_sequence("first", session, impl)
+                tpl = register_template("T", "{counter}-t", session, impl=template_impl)
+                assert seq.next(session) == 1
+                assert tpl.next(session) == "1-t"
+            return
+        refused = pytest.raises(SequenceConfigError, match="has no SEQUENCE objects")
+        with refused, _fresh_caller(fresh, kind) as session:
+            register_sequence("first", session, impl)
+    finally:
+        fresh.dispose()
+
+
+@contextmanager
+def _fresh_caller(engine: Engine, kind: str) -> Iterator[Any]:
+    if kind == "connection":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with Session(engine) as session, session.begin():
+        yield session
