@@ -1,5 +1,6 @@
 """mortar_seq: gapless, fast and formatted identifiers from your database, on SQLAlchemy 2.x."""
 
+from .auditing import Audit, audit
 from .errors import (
     SequenceConfigError,
     SequenceError,
@@ -18,6 +19,7 @@ from .template import Template
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Audit",
     "NativeSequence",
     "PooledSequence",
     "Sequence",
@@ -30,6 +32,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "UnknownSequence",
+    "audit",
     "create_tables",
     "delete_sequence",
     "get_last_value",
