@@ -8,13 +8,14 @@ dialects get UnsupportedCompilationError instead of SQL that is almost right.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
@@ -180,3 +181,23 @@ def _current_value_mariadb(element: CurrentValue, compiler: SQLCompiler, **kw: A
 def _current_value_oracle(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
     name = compiler.process(sa.literal(element.sequence.name), **kw)
     return f"SELECT last_number - increment_by FROM user_sequences WHERE sequence_name = {name}"
+
+
+class BoundedInsert(Insert):
+    """An INSERT whose lock waits are bounded to ``seconds``, in the same one statement."""
+
+    inherit_cache = False  # rare (first uses): never cached
+    seconds = 1
+
+
+def bounds_one_statement(dialect: Dialect) -> bool:
+    """Tell whether `BoundedInsert` compiles here: else bound waits with `lock_wait`'s setting."""
+    # MariaDB's SET STATEMENT; MySQL has no such clause for this variable.
+    return bool(getattr(dialect, "is_mariadb", False))
+
+
+@compiles(BoundedInsert, "mysql")
+@compiles(BoundedInsert, "mariadb")
+def _bounded_insert_mariadb(element: BoundedInsert, compiler: SQLCompiler, **kw: Any) -> str:
+    insert = cast(Any, compiler).visit_insert(element, **kw)  # the plain INSERT
+    return f"SET STATEMENT innodb_lock_wait_timeout={int(element.seconds)} FOR {insert}"

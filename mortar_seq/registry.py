@@ -14,7 +14,7 @@ from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import StoredSequence
 from .pattern import parse
 from .sequence import Sequence
-from .storage import children, counter_keys, create_missing, delete, load
+from .storage import Stored, children, counter_keys, create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options
 from .template import Template, forget_counters
 
@@ -88,8 +88,7 @@ class Registry:
             # The strategy's objects (counter row, SEQUENCE) first: whoever sees the stored
             # row may use them at once, even where each is created in a transaction of its own.
             create.strategy.create(session, create.definition, nowait=nowait)
-            create_missing(session, StoredSequence, _stored_row(create), nowait=nowait)
-            row = load(session, name)
+            row = _store(session, _stored_row(create), nowait=nowait)
         if row is None:
             raise UnknownSequence(name)
         if row.pattern is not None:
@@ -160,8 +159,7 @@ class Registry:
         self._refuse_registered(wanted, self._templates, self._registered, "a sequence")
         row = load(session, wanted.name)
         if row is None:
-            create_missing(session, StoredSequence, _stored_template(wanted), nowait=False)
-            row = load(session, wanted.name)
+            row = _store(session, _stored_template(wanted), nowait=False)
         if row is None:
             raise UnknownSequence(wanted.name, " (deleted while being registered)")
         stored = self._template_from(session, wanted.name, row, registering=True)
@@ -225,6 +223,13 @@ class Registry:
         return row is not None and row.pattern is not None
 
 
+def _store(session: SessionLike, values: dict[str, Any], *, nowait: bool) -> Stored | None:
+    """Store a definition found missing a moment ago; return what is stored now."""
+    if create_missing(session, StoredSequence, values, nowait=nowait, fresh=True):
+        return Stored(**{key: value for key, value in values.items() if key != "name"})
+    return load(session, values["name"])  # someone else's, stored meanwhile
+
+
 def _stored_row(sequence: Sequence) -> dict[str, Any]:
     return {
         "name": sequence.name,
@@ -281,10 +286,11 @@ def register_sequence(
 ) -> Sequence:
     """Create sequence *name* where missing and register it in this process; return it.
 
-    Run it at setup. The default *impl* is the gapless `TableSequence`. Its row is created
-    in the caller's transaction on PostgreSQL and SQLite, and in a short transaction of its
-    own on MariaDB (InnoDB gap locks make the in-transaction insert deadlock-prone).
-    Registering again with the same parameters does nothing; with others it raises
+    Run it at setup. The default *impl* is the gapless `TableSequence`. Its rows are created
+    in the caller's transaction on PostgreSQL and SQLite, and in a short transaction of
+    their own on MariaDB (InnoDB gap locks make the in-transaction insert deadlock-prone):
+    there they survive the caller's rollback and the caller's REPEATABLE READ snapshot
+    does not see them (docs: "What the library does apart"). Registering again with the same parameters does nothing; with others it raises
     `SequenceConfigError`. *start* is the first value, *step* a non-zero increment, and
     *reset* the value at which the sequence starts again at *start*.
     """

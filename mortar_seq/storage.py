@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, CursorResult, Engine, Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .binding import SessionLike, connection_of, dialect_of, engine_of
-from .dialects import insert_unless_present, lock_wait
+from .dialects import BoundedInsert, bounds_one_statement, insert_unless_present, lock_wait
+from .driver_errors import is_lock_timeout
 from .errors import SequenceLocked
 from .locking import waiting_at_most
 from .model import Counter, StoredSequence
@@ -23,8 +25,21 @@ from .side import side_engine
 _APART_LOCK_WAIT_SECONDS = 1
 
 
-def load(session: SessionLike, name: str) -> Row[Any] | None:
-    """Return what is stored of *name* (impl, options, settings, pattern, parent), or None."""
+@dataclass(frozen=True)
+class Stored:
+    """What is stored of a sequence or template: implementation and settings."""
+
+    impl: str
+    options: dict[str, Any]
+    start: int
+    step: int
+    reset: int | None = None
+    pattern: str | None = None  # templates only
+    parent: str | None = None  # a template's parent template
+
+
+def load(session: SessionLike, name: str) -> Stored | None:
+    """Return what is stored of *name*, or None."""
     query = _LOAD.where(StoredSequence.name == name)
     row = session.execute(query).one_or_none()
     if row is None and creates_apart(session) and not deleted_here(session, name):
@@ -34,7 +49,7 @@ def load(session: SessionLike, name: str) -> Row[Any] | None:
         # Not after the caller's own delete, which no other connection sees.
         with side_engine(engine_of(session)).connect() as connection:
             row = connection.execute(query).one_or_none()
-    return row
+    return None if row is None else Stored(*row)
 
 
 _LOAD = sa.select(
@@ -79,34 +94,38 @@ def create_missing(
     *,
     nowait: bool,
     apart: bool = False,
-) -> None:
+    fresh: bool = False,
+) -> bool:
     """Insert a row of *entity* unless its key exists, racing safely with others doing the same.
 
-    In the caller's transaction where the dialect can do so safely, unless *apart* asks
-    for a short transaction of its own (rows other connections must see at once). After
-    the caller's own delete of that name, always in the caller's transaction: only it sees
-    the row gone, and a connection of ours would wait for its lock.
+    Tell whether this call inserted it. In the caller's transaction where the dialect can
+    do so safely, unless *apart* asks for a short transaction of its own (rows other
+    connections must see at once). After the caller's own delete of that name, always in
+    the caller's transaction: only it sees the row gone, and a connection of ours would
+    wait for its lock. *fresh* says the caller has just looked and found no such row.
     """
     in_transaction = _insert_for(session, entity)
     deleted = deleted_here(session, str(values.get("name")))
-    if in_transaction is not None and (deleted or not apart):
-        session.execute(in_transaction.values(values))
-        return
     if in_transaction is None:
         in_transaction = sa.insert(entity).prefix_with("IGNORE", dialect="mysql")
+    elif not apart:
+        deleted = True  # the same path: in the caller's transaction
     if deleted:
-        session.execute(in_transaction.values(values))
-        return
-    if _present(session, entity, values):
-        return  # inserting it apart would wait for whoever holds the row
+        return _inserted(session.execute(in_transaction.values(values)))
+    if not fresh and _present(session, entity, values):
+        return False  # inserting it apart would wait for whoever holds the row
     try:
-        _insert_apart(side_engine(engine_of(session)), entity, values, nowait=nowait)
+        return _insert_apart(side_engine(engine_of(session)), entity, values, nowait=nowait)
     except SequenceLocked:
         if nowait:
             raise
         # Another transaction holds a lock on that key: one that deleted the row or looked
         # for it while it was missing. The caller's transaction waits for it as usual.
-        session.execute(in_transaction.values(values))
+        return _inserted(session.execute(in_transaction.values(values)))
+
+
+def _inserted(result: Any) -> bool:
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 def _present(session: SessionLike, entity: type[Any], values: dict[str, Any]) -> bool:
@@ -116,14 +135,39 @@ def _present(session: SessionLike, entity: type[Any], values: dict[str, Any]) ->
 
 def _insert_apart(
     engine: Engine, entity: type[Any], values: dict[str, Any], *, nowait: bool
-) -> None:
-    """Insert in a short transaction of its own, committed at once; a duplicate key is fine."""
+) -> bool:
+    """Insert in a short transaction of its own, committed at once; tell whether it inserted.
+
+    A duplicate key means someone else created it first: nothing to do.
+    """
+    insert = sa.insert(entity).values(values)
+    name = str(values.get("name"))
     with engine.connect() as connection:
-        # A duplicate key means someone else created it first. The savepoint (where errors
-        # abort a transaction) is rolled back before the error is ignored.
-        with suppress(IntegrityError), briefly(connection, str(values.get("name")), nowait=nowait):
-            connection.execute(sa.insert(entity).values(values))
+        try:
+            if bounds_one_statement(connection.dialect):
+                # One round trip where the bound can go with the statement.
+                bounded = BoundedInsert(entity).values(values)
+                bounded.seconds = 0 if nowait else _APART_LOCK_WAIT_SECONDS
+                with _locked_as(name):
+                    connection.execute(bounded)
+            else:
+                # The savepoint (where errors abort a transaction) is rolled back first.
+                with briefly(connection, name, nowait=nowait):
+                    connection.execute(insert)
+        except IntegrityError:
+            return False
         connection.commit()
+    return True
+
+
+@contextmanager
+def _locked_as(name: str) -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        if is_lock_timeout(exc):
+            raise SequenceLocked(f"{name!r} is locked by another transaction") from exc
+        raise
 
 
 @contextmanager

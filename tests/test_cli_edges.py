@@ -148,6 +148,17 @@ def test_delete(tmp_path: Path) -> None:
     assert ok(tmp_path, "list") == ["x\ttable\tstart=1 step=1\tlast=1"]
 
 
+def test_delete_refuses_a_parent_in_use(tmp_path: Path) -> None:
+    ok(tmp_path, "create", "PL", "{year}: Playlist {counter}")
+    ok(tmp_path, "create", "AF", "{PL} > Audio File {counter:02d}")
+    stderr = fails(tmp_path, "delete", "PL")
+    assert stderr == (
+        "mortar-seq: template 'PL' is the parent of 'AF': delete the children first\n"
+    )
+    assert ok(tmp_path, "next", "PL", "year=2015") == ["2015: Playlist 1"]  # still there
+    assert ok(tmp_path, "delete", "AF") == ok(tmp_path, "delete", "PL") == []
+
+
 def test_version_and_python_m(tmp_path: Path) -> None:
     assert ok(tmp_path, "--version") == [f"mortar-seq {__version__}"]
     environment = {key: value for key, value in os.environ.items() if key != "MORTAR_SEQ_URL"}

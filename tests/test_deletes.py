@@ -127,3 +127,10 @@ def test_delete_rolled_back_keeps_everything(engine: Engine) -> None:
         connection.rollback()
     with fresh_registry(), engine.begin() as connection:
         assert get_next_value(connection, "inv") == 2
+
+
+def test_templates_with_one_pattern_count_apart(engine: Engine) -> None:
+    with engine.begin() as connection:
+        first = register_template("A", "X-{counter}", connection)
+        second = register_template("B", "X-{counter}", connection)
+        assert first.next(connection) == second.next(connection) == "X-1"

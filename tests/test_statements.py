@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from mortar_seq import get_next_value, get_next_values, register_sequence
+from mortar_seq.storage import creates_apart
 
 from .conftest import counting
 
@@ -37,3 +38,25 @@ def test_steady_state_statements(engine: Engine, kind: str) -> None:
                 call()
             assert len(sent) == _expected(engine), sent
         session.rollback()
+
+
+@pytest.mark.parametrize("kind", ["session", "connection"])
+def test_first_use_statements(engine: Engine, kind: str) -> None:
+    """A new name's first use: the lookup, the creation, the value, on every connection used."""
+    with engine.connect() as warm:  # a warm pool, as in a running application
+        warm.execute(sa.select(1))
+    session: Session | sa.Connection
+    with Session(engine) as orm, engine.connect() as core:
+        session = orm if kind == "session" else core
+        session.execute(sa.select(1))  # begin the transaction
+        with counting(engine) as sent:
+            assert get_next_value(session, "new") == 1
+        session.commit()
+    if creates_apart(session):
+        # MariaDB: the lookup in the caller's snapshot and beyond it; whether the counter is
+        # held by anyone; counter and definition inserted apart, one statement each with
+        # its lock wait bounded; the value (UPDATE, then SELECT).
+        assert len(sent) == 7, sent
+    else:
+        # The lookup, counter and definition inserted in the caller's transaction, the value.
+        assert len(sent) == 4, sent
