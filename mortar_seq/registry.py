@@ -290,9 +290,10 @@ def register_sequence(
     in the caller's transaction on PostgreSQL and SQLite, and in a short transaction of
     their own on MariaDB (InnoDB gap locks make the in-transaction insert deadlock-prone):
     there they survive the caller's rollback and the caller's REPEATABLE READ snapshot
-    does not see them (docs: "What the library does apart"). Registering again with the same parameters does nothing; with others it raises
-    `SequenceConfigError`. *start* is the first value, *step* a non-zero increment, and
-    *reset* the value at which the sequence starts again at *start*.
+    does not see them (docs: "What the library does apart"). Registering again with the
+    same parameters does nothing; with others it raises `SequenceConfigError`. *start* is
+    the first value, *step* a non-zero increment, and *reset* the value at which the
+    sequence starts again at *start*.
     """
     return registry.register(name, session, impl, start=start, step=step, reset=reset)
 
