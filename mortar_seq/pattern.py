@@ -2,7 +2,9 @@
 
 Each distinct rendering of a pattern's non-counter part has a counter of its own. Its key
 is that rendering as a format string in which only the counter is left to fill, braces
-escaped: readable, unambiguous, and rendering an identifier is ``key.format(counter=n)``.
+escaped: readable, unambiguous, and rendering an identifier is ``key.format(counter=n)``
+(check digits, ``{check:luhn}``, stay placeholders too: they are computed over the text
+before them, counter included).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import string
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 
+from .check_digits import ALGORITHMS, check_digit
 from .definition import unstorable
 from .errors import TemplateError
 from .model import KEY_MAX
 
 COUNTER = "counter"
+CHECK = "check"  # {check:luhn}: a check digit over the identifier's text before it
 _FORMATTER = string.Formatter()
 _INTEGER_TYPES = frozenset("bcdoxX")
 _FLOAT_TYPES = frozenset("eEfFgGn%")
@@ -45,16 +51,33 @@ class Field:
         spec = f":{self.spec}" if self.spec else ""
         return "{" + self.name + conversion + spec + "}"
 
+    @property
+    def dated(self) -> bool:
+        """Whether the format spec is a date's (``strftime`` directives such as ``%Y``)."""
+        return "%" in self.spec and _SPEC.fullmatch(self.spec) is None
+
     def render(self, value: object) -> str:
-        """Render *value*; text becomes a number where the format spec needs one.
+        """Render *value*; text becomes a number or a date where the format spec needs one.
 
         >>> Field("year", None, "04d").render("24"), Field("dept", None, "").render("0042")
         ('0024', '0042')
+        >>> Field("date", None, "%Y-%m").render("2026-11-27T10:00:00+01:00")
+        '2026-11'
         """
         if isinstance(value, str) and self.conversion is None:
-            value = self._number(value)
+            value = self._date(value) if self.dated else self._number(value)
         converted = _FORMATTER.convert_field(value, self.conversion)
         return str(_FORMATTER.format_field(converted, self.spec))
+
+    def _date(self, text: str) -> datetime:
+        """Return ISO text (``2026-11-27``, ``2026-11-27T10:00:00+01:00``) as a datetime."""
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise TemplateError(
+                f"{self.placeholder()} needs a date or datetime (or ISO text such as "
+                f"2026-11-27), not {text!r}"
+            ) from None
 
     def _number(self, text: str) -> object:
         """Return *text* as the number the spec needs (``04d``, ``x``, ``.2f``), else as it is."""
@@ -91,7 +114,8 @@ class Pattern:
     @property
     def keywords(self) -> frozenset[str]:
         """The names every call must give (the parent's included)."""
-        return frozenset(f.name for _, f in self.parts if f is not None and f.name != COUNTER)
+        computed = (COUNTER, CHECK)
+        return frozenset(f.name for _, f in self.parts if f is not None and f.name not in computed)
 
     def key(self, keywords: Mapping[str, object]) -> str:
         """Fill in every placeholder but the counter; return the counter's key.
@@ -106,7 +130,7 @@ class Pattern:
             rendered.append(_escape(literal))
             if field is None:
                 continue
-            if field.name == COUNTER:
+            if field.name in (COUNTER, CHECK):
                 rendered.append(field.placeholder())
                 continue
             if field.name not in keywords:
@@ -122,8 +146,30 @@ def identifier(key: str, counter: int) -> str:
 
     >>> identifier("2015: Playlist 2 > Audio File {counter:02d}", 1)
     '2015: Playlist 2 > Audio File 01'
+    >>> identifier("ACC-{counter:06d}{check:luhn}", 42)  # Luhn over 101212 000042
+    'ACC-0000421'
     """
-    return key.format(counter=counter)
+    pieces = _checked(key)
+    if pieces is None:
+        return key.format(counter=counter)
+    text = ""
+    for literal, field in pieces:
+        text += literal
+        if field is not None:
+            text += (
+                field.render(counter) if field.name == COUNTER else check_digit(field.spec, text)
+            )
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _checked(key: str) -> tuple[tuple[str, Field | None], ...] | None:
+    """The pieces of *key* if it holds check digits, else None (``str.format`` will do)."""
+    pieces = tuple(
+        (literal, None if name is None else Field(name, conversion, spec or ""))
+        for literal, name, spec, conversion in _FORMATTER.parse(key)
+    )
+    return pieces if any(f is not None and f.name == CHECK for _, f in pieces) else None
 
 
 def counter_in(key: str, text: str) -> int | None:
@@ -133,22 +179,41 @@ def counter_in(key: str, text: str) -> int | None:
     12
     >>> counter_in("F-{counter:03x}", "F-0ff"), counter_in("F-{counter:03x}", "F-ff")
     (255, None)
+    >>> counter_in("A{counter}{check:luhn}", "A421"), counter_in("A{counter}{check:luhn}", "A425")
+    (42, None)
     """
     before: list[str] = []
     after: list[str] = []
     field: Field | None = None
     for literal, name, spec, conversion in _FORMATTER.parse(key):  # "{{" comes as a piece
         (after if field is not None else before).append(literal)
-        if name is not None:
+        if name is not None and field is None:
             field = Field(name, conversion, spec or "")
     prefix, suffix = "".join(before), "".join(after)
     if field is None or len(text) < len(prefix) + len(suffix):
         return None
-    if not (text.startswith(prefix) and text.endswith(suffix)):
+    if not text.startswith(prefix):
         return None
-    middle = text[len(prefix) : len(text) - len(suffix)]
+    if _checked(key) is None:  # the suffix is literal
+        if not text.endswith(suffix):
+            return None
+        return counter_value(field, text[len(prefix) : len(text) - len(suffix)])
+    for end in range(len(prefix), len(text) + 1):  # check digits follow: try each end
+        number = counter_value(field, text[len(prefix) : end])
+        if number is not None and identifier(key, number) == text:
+            return number
+    return None
+
+
+def counter_value(field: Field, text: str) -> int | None:
+    """Return the number that *field* renders as *text*, or None.
+
+    >>> padded = Field("counter", None, "03d")
+    >>> counter_value(padded, "007"), counter_value(padded, "7")
+    (7, None)
+    """
     base = _BASES.get(field.spec[-1:], 10)
-    digits = "".join(ch for ch in middle if ch not in " ,_")
+    digits = "".join(ch for ch in text if ch not in " ,_")
     for candidate in (digits, digits.lstrip("0") or "0"):
         try:
             number = int(candidate, base)
@@ -157,8 +222,9 @@ def counter_in(key: str, text: str) -> int | None:
                 number = int(candidate, 0)
             except ValueError:
                 continue
-        if field.render(number) == middle:
-            return number
+        with suppress(ValueError, OverflowError):
+            if field.render(number) == text:
+                return number
     return None
 
 
@@ -190,7 +256,8 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
         counters[0].render(1)
     except Exception as exc:  # whatever format() says of the spec
         raise TemplateError(f"{pattern!r}: invalid format for the counter: {exc}") from exc
-    names = {field.name for field in fields} - {COUNTER}
+    _check_checks(pattern, fields)
+    names = {field.name for field in fields} - {COUNTER, CHECK}
     if "nowait" in names:  # an option of Template.next(), so never a keyword
         raise TemplateError(
             f"{pattern!r}: {{nowait}} cannot be a placeholder: it is the nowait option of next()"
@@ -201,6 +268,24 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
     if len(parents) > 1:
         raise TemplateError(f"{pattern!r} names two parents: {parents[0]!r} and {parents[1]!r}")
     return Pattern(pattern, parts, counters[0], parents[0] if parents else None)
+
+
+def _check_checks(pattern: str, fields: list[Field]) -> None:
+    """Check digits name a known algorithm and follow the counter (they cover it)."""
+    seen_counter = False
+    for field in fields:
+        seen_counter = seen_counter or field.name == COUNTER
+        if field.name != CHECK:
+            continue
+        if field.spec not in ALGORITHMS or field.conversion is not None:
+            known = " or ".join(f"{{check:{name}}}" for name in ALGORITHMS)
+            raise TemplateError(
+                f"{pattern!r}: {field.placeholder()} is no check digit: use {known}"
+            )
+        if not seen_counter:
+            raise TemplateError(
+                f"{pattern!r}: {field.placeholder()} must follow the {{counter}} it covers"
+            )
 
 
 def _field(pattern: str, name: str, conversion: str | None, spec: str | None) -> Field:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -228,3 +228,15 @@ def _deleted_in(connection: Connection) -> set[str]:
         names = set()
         connection.info[_DELETED] = (weakref.ref(transaction), names)
     return cast("set[str]", names)
+
+
+def existing_keys(session: SessionLike, name: str, keys: Sequence[str]) -> list[str]:
+    """Return which of *keys* are counters of *name*: a primary-key lookup, however many it has."""
+    if not keys:
+        return []
+    return list(session.execute(_EXISTING_KEYS, {"name": name, "keys": keys}).scalars())
+
+
+_EXISTING_KEYS = sa.select(Counter.key).where(
+    Counter.name == sa.bindparam("name"), Counter.key.in_(sa.bindparam("keys", expanding=True))
+)

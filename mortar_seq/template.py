@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc as abc
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -13,14 +14,18 @@ from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
-from .pattern import Pattern, counter_in, identifier
+from .parse_back import counters, readings
+from .pattern import Pattern, identifier
 from .side import side_engine
-from .storage import counter_keys, creates_apart, load
+from .storage import creates_apart, existing_keys, load
 from .strategies import SequenceStrategy
 
 _lock = threading.Lock()
 # Counters known to exist, per engine: their first use creates them, later uses need not.
-_known: WeakKeyDictionary[Engine, set[tuple[str, str]]] = WeakKeyDictionary()
+# The most recently used only, so that a process using millions of keys stays small; a
+# forgotten one costs its next use a creation that finds it there (a statement or two).
+_KNOWN_MAX = 4096
+_known: WeakKeyDictionary[Engine, OrderedDict[tuple[str, str], None]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,31 @@ class Template:
     def pattern(self) -> str:
         """The pattern, as registered."""
         return self.parsed.text
+
+    def parse(self, identifier: str, /) -> tuple[dict[str, str], int]:
+        """Read *identifier* back: return its keywords (as rendered) and its counter.
+
+        Pure Python, no database: it tells whether this template *could* issue the text
+        (its pattern, counter series, check digits, and its parent's pattern for the
+        parent's value), not whether it did. Raise `TemplateError` if it could not, or if
+        the text reads more than one way (``'{a}{b}-{counter}'`` reads ``'12-1'`` with
+        ``a=''`` or ``a='1'``): the error names two of them.
+        """
+        if not isinstance(identifier, str):
+            raise TemplateError(f"an identifier is text, not {type(identifier).__name__}")
+        found = [
+            reading
+            for reading in readings(self.parsed, identifier, self._parent_pattern(), limit=2)
+            if self._in_series(reading.counter)
+        ]
+        if not found:
+            raise TemplateError(f"{identifier!r} is not an identifier of template {self.name!r}")
+        if len(found) > 1:
+            ways = " or ".join(repr(reading.keywords) for reading in found)
+            raise TemplateError(
+                f"{identifier!r} reads more than one way as {self.pattern!r}: {ways}"
+            )
+        return found[0].keywords, found[0].counter
 
     def next(self, session: SessionLike, /, *, nowait: bool = False, **keywords: object) -> str:
         """Take the next identifier for *keywords* in the caller's transaction and return it.
@@ -87,25 +117,45 @@ class Template:
             yield self.next(session, nowait=nowait, **keywords)
 
     def issued(self, session: SessionLike, text: str) -> bool:
-        """Tell whether this template has issued identifier *text* (to anyone)."""
-        if self._issued(session, text):
+        """Tell whether this template has issued identifier *text* (to anyone).
+
+        A primary-key lookup of the few counters the text can belong to, however many
+        counters the template has.
+        """
+        candidates = self._candidates(text)
+        if not candidates:
+            return False
+        if self._issued(session, candidates):
             return True
         if not creates_apart(session):
             return False
         # Counters created on a connection of their own may be newer than the caller's
         # REPEATABLE READ snapshot: look again, apart.
         with side_engine(engine_of(session)).connect() as connection:
-            return self._issued(connection, text)
+            return self._issued(connection, candidates)
 
-    def _issued(self, session: SessionLike, text: str) -> bool:
-        for key in counter_keys(session, self.name):
-            number = counter_in(key, text)
-            if number is None or (number - self.start) % self.step:
-                continue
+    def _issued(self, session: SessionLike, candidates: set[tuple[str, int]]) -> bool:
+        for key in existing_keys(session, self.name, sorted({key for key, _ in candidates})):
             reached = self.strategy.reached(session, self._definition(key))
-            if reached is not None and self._between_start_and(reached, number):
+            if reached is None:
+                continue
+            if any(self._between_start_and(reached, n) for each, n in candidates if each == key):
                 return True
         return False
+
+    def _candidates(self, text: str) -> set[tuple[str, int]]:
+        """The counter keys that could have issued *text*, each with the value it needs."""
+        found = counters(self.parsed, text, self._parent_pattern())
+        return {(key, number) for key, number in found if self._in_series(number)}
+
+    def _could_issue(self, text: str) -> bool:
+        return bool(self._candidates(text))
+
+    def _parent_pattern(self) -> abc.Callable[[str], bool] | None:
+        return None if self.parent is None else self.parent._could_issue
+
+    def _in_series(self, number: int) -> bool:
+        return (number - self.start) % self.step == 0 and (number - self.start) * self.step >= 0
 
     def _between_start_and(self, reached: int, number: int) -> bool:
         # Measured in steps from the start, so that negative steps read the same way.
@@ -129,11 +179,18 @@ class Template:
         self, session: SessionLike, counter: Definition, count: int, *, nowait: bool = False
     ) -> abc.Sequence[int]:
         engine = engine_of(session)
+        entry = (self.name, counter.key)
         with _lock:
-            known = _known.setdefault(engine, set())
-        if (self.name, counter.key) not in known:
+            known = _known.setdefault(engine, OrderedDict())
+            found = entry in known
+            if found:
+                known.move_to_end(entry)
+        if not found:
             self._create(session, counter, nowait=nowait)
-            known.add((self.name, counter.key))
+            with _lock:
+                known[entry] = None
+                if len(known) > _KNOWN_MAX:
+                    known.popitem(last=False)
         try:
             return self.strategy.next_many(session, counter, count)
         except UnknownSequence:
@@ -154,6 +211,6 @@ class Template:
 def forget_counters(engine: Engine, name: str) -> None:
     """Forget which counters of template *name* exist (it was deleted)."""
     with _lock:
-        known = _known.get(engine, set())
+        known = _known.get(engine, OrderedDict())
         for entry in [entry for entry in known if entry[0] == name]:
-            known.discard(entry)
+            del known[entry]
