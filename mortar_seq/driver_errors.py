@@ -8,6 +8,9 @@ _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
 _POSTGRESQL_SEQUENCE_LIMIT = "2200H"
 _MYSQL_LOCK_WAIT_TIMEOUT = frozenset({1205, 3572})  # MariaDB (also for NOWAIT), MySQL 8 NOWAIT
 _MYSQL_SEQUENCE_RUN_OUT = frozenset({4084})
+# Deadlock (on Galera also a failed certification) and "WSREP has not yet prepared node".
+_MYSQL_WRITE_CONFLICT = frozenset({1213, 1047})
+_POSTGRESQL_WRITE_CONFLICT = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
 _ORACLE_SEQUENCE_LIMIT = frozenset({8004})
 
@@ -46,3 +49,11 @@ def is_sequence_exhausted(exc: DBAPIError) -> bool:
     if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_RUN_OUT:
         return True
     return _oracle_code(exc) in _ORACLE_SEQUENCE_LIMIT
+
+
+def is_write_conflict(exc: DBAPIError) -> bool:
+    """Tell whether *exc* rolled back a transaction that may simply run again."""
+    if _sqlstate(exc) in _POSTGRESQL_WRITE_CONFLICT:
+        return True
+    errno = _first_argument(exc)
+    return isinstance(errno, int) and errno in _MYSQL_WRITE_CONFLICT

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .binding import SessionLike, connection_of, dialect_of, engine_of
+from .conflicts import retrying
 from .dialects import BoundedInsert, bounds_one_statement, insert_unless_present, lock_wait
 from .driver_errors import is_lock_timeout
 from .errors import SequenceLocked
@@ -138,26 +139,30 @@ def _insert_apart(
 ) -> bool:
     """Insert in a short transaction of its own, committed at once; tell whether it inserted.
 
-    A duplicate key means someone else created it first: nothing to do.
+    A duplicate key means someone else created it first: nothing to do. Run again after a
+    write conflict (Galera nodes creating the same name at once).
     """
-    insert = sa.insert(entity).values(values)
     name = str(values.get("name"))
-    with engine.connect() as connection:
-        try:
-            if bounds_one_statement(connection.dialect):
-                # One round trip where the bound can go with the statement.
-                bounded = BoundedInsert(entity).values(values)
-                bounded.seconds = 0 if nowait else _APART_LOCK_WAIT_SECONDS
-                with _locked_as(name):
-                    connection.execute(bounded)
-            else:
-                # The savepoint (where errors abort a transaction) is rolled back first.
-                with briefly(connection, name, nowait=nowait):
-                    connection.execute(insert)
-        except IntegrityError:
-            return False
-        connection.commit()
-    return True
+
+    def insert() -> bool:
+        with engine.connect() as connection:
+            try:
+                if bounds_one_statement(connection.dialect):
+                    # One round trip where the bound can go with the statement.
+                    bounded = BoundedInsert(entity).values(values)
+                    bounded.seconds = 0 if nowait else _APART_LOCK_WAIT_SECONDS
+                    with _locked_as(name):
+                        connection.execute(bounded)
+                else:
+                    # The savepoint (where errors abort a transaction) is rolled back first.
+                    with briefly(connection, name, nowait=nowait):
+                        connection.execute(sa.insert(entity).values(values))
+            except IntegrityError:
+                return False
+            connection.commit()
+        return True
+
+    return retrying(insert)
 
 
 @contextmanager

@@ -20,10 +20,12 @@ from sqlalchemy.sql.expression import ColumnExpressionArgument
 
 from .arithmetic import Advance, advance, cycle_length, handed_out
 from .binding import SessionLike, connection_of, dialect_of, engine_of
+from .conflicts import retrying
 from .definition import Definition
 from .dialects import CurrentValue, NextValues, ddl_is_transactional
 from .driver_errors import is_sequence_exhausted
 from .errors import SequenceConfigError, SequenceExhausted, SequenceLocked, UnknownSequence
+from .galera import refuse_native_sequences
 from .model import Counter
 from .pool import drop, pool_for
 from .side import side_engine
@@ -223,6 +225,7 @@ class NativeSequence:
             )
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
+        refuse_native_sequences(session, definition.name)
         _run_ddl(session, CreateSequence(self.sequence(definition), if_not_exists=True))
         if definition.key:
             # A template's counter: its row lists the key (its value stays unused).
@@ -374,16 +377,21 @@ class PooledSequence:
             # what is missing in the caller's transaction (a rollback gives it back).
             return counter.next_many(session, definition, missing)
         wanted = max(self.block, missing)
-        try:
+
+        def reserve() -> Sequence[int]:
             with side_engine(engine_of(session)).connect() as connection:
                 with briefly(connection, definition.name):
                     reserved = counter.next_many(connection, definition, wanted)
                 connection.commit()
+            return reserved
+
+        try:
+            # Run again after a write conflict (Galera nodes reserving at once): rolled back.
+            return retrying(reserve)
         except SequenceLocked:
             # Its row is locked longer than a reservation takes: perhaps by the caller's own
             # transaction, which created it there. Wait for it there, as any caller would.
             return counter.next_many(session, definition, missing)
-        return reserved
 
 
 def _holds_sqlite_write_lock(session: SessionLike) -> bool:
