@@ -9,6 +9,7 @@ from .errors import (
     TemplateError,
     UnknownSequence,
 )
+from .importing import import_django_sequences, import_invenio
 from .model import create_tables
 from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
 from .registry import get_sequence, get_template, register_sequence, register_template
@@ -40,6 +41,8 @@ __all__ = [
     "get_next_values",
     "get_sequence",
     "get_template",
+    "import_django_sequences",
+    "import_invenio",
     "register_sequence",
     "register_template",
 ]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from . import __version__
-from .cli_commands import create, delete, last, listing, take
+from .cli_commands import audit_column, create, delete, importing, last, listing, restart, take
 from .cli_errors import explain, masked
 from .errors import SequenceError
 from .model import create_tables
@@ -116,6 +116,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     deleted.add_argument("name", metavar="NAME")
     deleted.set_defaults(run=delete)
+
+    restarted = commands.add_parser(
+        "restart", parents=options, help="make VALUE the next value handed out"
+    )
+    restarted.add_argument("name", metavar="NAME")
+    restarted.add_argument("value", metavar="VALUE", type=int)
+    restarted.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    restarted.set_defaults(run=restart)
+
+    audited = commands.add_parser(
+        "audit", parents=options, help="report gaps and duplicates in a column of numbers"
+    )
+    audited.add_argument("table", metavar="TABLE", help="a table, or SCHEMA.TABLE")
+    audited.add_argument("column", metavar="COLUMN")
+    audited.add_argument("--start", type=int, help="where the series starts (default: its first)")
+    audited.add_argument("--step", type=int, default=1, help="increment (default 1)")
+    audited.add_argument(
+        "--where-key",
+        dest="where",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="audit only rows whose column KEY holds VALUE (repeatable)",
+    )
+    audited.set_defaults(run=audit_column)
+
+    imported = commands.add_parser(
+        "import", parents=options, help="carry counters over from another library's tables"
+    )
+    imported.add_argument(
+        "source", metavar="SOURCE", choices=["django-sequences", "invenio-sequencegenerator"]
+    )
+    imported.add_argument("--schema", help="the schema of the other library's tables")
+    imported.set_defaults(run=importing)
     return parser
 
 

@@ -10,11 +10,14 @@ import argparse
 import collections.abc as abc
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .cli_output import print_listing, write_lines
+from .auditing import audit
+from .cli_output import print_audit, print_listing, write_lines
 from .definition import Definition, check_name
-from .errors import SequenceConfigError, TemplateError, UnknownSequence
+from .errors import SequenceConfigError, SequenceError, TemplateError, UnknownSequence
+from .importing import import_django_sequences, import_invenio
 from .one_call import delete_sequence
 from .pattern import identifier
 from .registry import get_sequence, get_template, register_sequence, register_template
@@ -89,6 +92,60 @@ def delete(engine: Engine, args: argparse.Namespace) -> None:
     with engine.begin() as connection:
         if not delete_sequence(connection, args.name):
             raise UnknownSequence(args.name)
+
+
+def restart(engine: Engine, args: argparse.Namespace) -> None:
+    keywords = _keywords(args.keywords)
+    with engine.begin() as connection:
+        template = _found(connection, args.name, args.keywords)
+        if template is None:
+            get_sequence(args.name, connection).restart(connection, args.value)
+        else:
+            template.restart(connection, args.value, nowait=False, **keywords)
+
+
+def audit_column(engine: Engine, args: argparse.Namespace) -> None:
+    """Print what audit() finds; a column that is not clean exits 1 (after the report)."""
+    schema, _, name = args.table.rpartition(".")
+    with engine.begin() as connection:
+        try:
+            table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=connection)
+        except sa.exc.NoSuchTableError as exc:
+            raise SequenceError(f"no table {args.table!r}") from exc
+        column = _column(table, args.column)
+        where = [_column(table, key) == value for key, value in _keywords(args.where).items()]
+        found = audit(
+            connection,
+            column,
+            start=args.start,
+            step=args.step,
+            where=sa.and_(*where) if where else None,
+        )
+    print_audit(found)
+    if not found.clean:
+        raise SequenceError(
+            f"{args.table}.{args.column} is not clean: {len(found.gaps)} gap(s), "
+            f"{len(found.duplicates)} duplicate value(s), {len(found.off_step)} off the series"
+        )
+
+
+def importing(engine: Engine, args: argparse.Namespace) -> None:
+    with engine.begin() as connection:
+        if args.source == "django-sequences":
+            moved: dict[str, object] = dict(import_django_sequences(connection, schema=args.schema))
+        else:
+            moved = {
+                f"{name}\t{key}": value
+                for name, keys in import_invenio(connection, schema=args.schema).items()
+                for key, value in keys.items()
+            }
+    write_lines(f"{name}\t{value}" for name, value in moved.items())
+
+
+def _column(table: sa.Table, name: str) -> sa.Column[Any]:
+    if name not in table.c:
+        raise SequenceError(f"table {table.fullname!r} has no column {name!r}")
+    return table.c[name]
 
 
 def _entry(connection: Connection, name: str) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
+from .auditing import Audit
+
 # Lines joined into one write: fast output without holding much at once.
 _LINES_PER_WRITE = 10_000
 
@@ -34,3 +36,16 @@ def print_listing(entries: list[dict[str, Any]], *, as_json: bool) -> None:
         else:
             described = f"pattern={entry['pattern']}"
         print(f"{entry['name']}\t{entry['kind']}\t{settings}\t{described}")
+
+
+def print_audit(found: Audit) -> None:
+    """Print what ``audit`` found: one ``what<TAB>value`` line each, gaps as first..last."""
+    print(f"count\t{found.count}")
+    print(f"first\t{'' if found.first is None else found.first}")
+    print(f"last\t{'' if found.last is None else found.last}")
+    for gap in found.gaps:
+        print(f"gap\t{gap.start}..{gap[-1]}")
+    for value, rows in found.duplicates.items():
+        print(f"duplicate\t{value}\t{rows} rows")
+    for value in found.off_step:
+        print(f"off-series\t{value}")

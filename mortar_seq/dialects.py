@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.schema import ExecutableDDLElement
+from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
@@ -201,3 +202,65 @@ def bounds_one_statement(dialect: Dialect) -> bool:
 def _bounded_insert_mariadb(element: BoundedInsert, compiler: SQLCompiler, **kw: Any) -> str:
     insert = cast(Any, compiler).visit_insert(element, **kw)  # the plain INSERT
     return f"SET STATEMENT innodb_lock_wait_timeout={int(element.seconds)} FOR {insert}"
+
+
+class RestartSequence(ExecutableDDLElement):
+    """ALTER a SEQUENCE so that its next value is *value*."""
+
+    inherit_cache = False
+
+    def __init__(self, sequence: sa.Sequence, value: int) -> None:
+        self.sequence, self.value = sequence, value
+
+
+@compiles(RestartSequence, "postgresql")
+@compiles(RestartSequence, "mysql")
+@compiles(RestartSequence, "mariadb")
+def _restart_postgresql(element: RestartSequence, compiler: DDLCompiler, **kw: Any) -> str:
+    # MariaDB 10.3+ takes PostgreSQL's form; int() keeps anything but a number out.
+    name = compiler.preparer.format_sequence(element.sequence)
+    return f"ALTER SEQUENCE {name} RESTART WITH {int(element.value)}"
+
+
+@compiles(RestartSequence, "oracle")
+def _restart_oracle(element: RestartSequence, compiler: DDLCompiler, **kw: Any) -> str:
+    # Oracle 18c and later (RESTART alone would go back to the sequence's own START WITH).
+    name = compiler.preparer.format_sequence(element.sequence)
+    return f"ALTER SEQUENCE {name} RESTART START WITH {int(element.value)}"
+
+
+# Dialects whose SEQUENCE caches belong to each connection: values one connection cached
+# stay its own after ALTER SEQUENCE ... RESTART. MariaDB and Oracle share one cache per
+# sequence, which a RESTART empties.
+_CACHES_PER_CONNECTION = frozenset({"postgresql"})
+
+
+def caches_per_connection(dialect: Dialect) -> bool:
+    """Tell whether each connection keeps its own cache of a SEQUENCE's values."""
+    return dialect.name in _CACHES_PER_CONNECTION
+
+
+class SetSequenceValue(Executable, ClauseElement):
+    """Move a SEQUENCE forward so that its next value is *value*, without DDL."""
+
+    inherit_cache = False
+
+    def __init__(self, sequence: sa.Sequence, value: int) -> None:
+        self.sequence, self.value = sequence, value
+
+
+@compiles(SetSequenceValue, "mysql")
+@compiles(SetSequenceValue, "mariadb")
+def _set_value_mariadb(element: SetSequenceValue, compiler: SQLCompiler, **kw: Any) -> str:
+    # is_used = 0: *value* is the next one handed out. MariaDB ignores a move backwards.
+    name = compiler.preparer.format_sequence(element.sequence)
+    return f"SELECT SETVAL({name}, {int(element.value)}, 0)"
+
+
+def ddl_lock_wait(connection: Connection, seconds: Any) -> Any:
+    """Bound how long DDL on *connection* waits for metadata locks (MariaDB); return the old."""
+    previous = connection.execute(sa.text("SELECT @@SESSION.lock_wait_timeout")).scalar_one()
+    connection.execute(
+        sa.text("SET SESSION lock_wait_timeout = :seconds"), {"seconds": int(seconds)}
+    )
+    return previous

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections.abc as abc
 from dataclasses import dataclass
+from typing import Any
 
+from .administration import check_value, restart_after
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
 from .locking import waiting_at_most
@@ -62,6 +64,37 @@ class Sequence:
         """Return the last value handed out and visible to *session*; None before the first."""
         check_session(session)
         return self.strategy.last(session, self.definition)
+
+    def restart(self, session: SessionLike, value: int, *, nowait: bool = False) -> None:
+        """Make *value* the next value handed out, in the caller's transaction.
+
+        *value* must be a value of the series (start + k * step, before any reset). Takes
+        the sequence's lock as `next` does (with *nowait*, `SequenceLocked` instead of
+        waiting). A `PooledSequence` only moves forward, beyond every reserved block
+        (`SequenceConfigError` otherwise); a `NativeSequence` restarts with ALTER SEQUENCE,
+        committed at once where DDL is not transactional (MariaDB).
+        """
+        check_session(session)
+        number = check_value(self.definition, value)
+        with waiting_at_most(session, no_wait(nowait), self.name):
+            self.strategy.restart(session, self.definition, number)
+
+    def restart_after(
+        self, session: SessionLike, column: Any, *, where: Any = None, nowait: bool = False
+    ) -> int:
+        """Continue after the values stored in *column*: return the next value, now set.
+
+        The next value is max(column) + step (min(column) + step for a negative step), or
+        the first value of the series beyond it, or *start* for an empty column (or one
+        holding only values before *start*); *where* selects the column's rows. The
+        sequence's lock is taken first and the column read under it, so values taken
+        through the sequence meanwhile are counted. It never moves the sequence back: a
+        value already handed out beyond the column raises `SequenceConfigError` (use
+        `restart` for that). A resetting sequence is refused. In the caller's transaction.
+        """
+        check_session(session)
+        with waiting_at_most(session, no_wait(nowait), self.name):
+            return restart_after(session, self, column, where)
 
     def values(self, session: SessionLike) -> abc.Iterator[int]:
         """Iterate over next values, without end (``itertools.islice`` takes some)."""

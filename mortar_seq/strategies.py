@@ -22,8 +22,16 @@ from .arithmetic import Advance, advance, cycle_length, handed_out
 from .binding import SessionLike, connection_of, dialect_of, engine_of
 from .conflicts import retrying
 from .definition import Definition
-from .dialects import CurrentValue, NextValues, ddl_is_transactional
-from .driver_errors import is_sequence_exhausted
+from .dialects import (
+    CurrentValue,
+    NextValues,
+    RestartSequence,
+    SetSequenceValue,
+    caches_per_connection,
+    ddl_is_transactional,
+    ddl_lock_wait,
+)
+from .driver_errors import is_lock_timeout, is_sequence_exhausted
 from .errors import SequenceConfigError, SequenceExhausted, SequenceLocked, UnknownSequence
 from .galera import refuse_native_sequences
 from .model import Counter
@@ -56,6 +64,13 @@ class SequenceStrategy(Protocol):
 
     def reached(self, session: SessionLike, definition: Definition) -> int | None:
         """Return the furthest value taken or reserved by anyone; None before the first."""
+
+    def restart(self, session: SessionLike, definition: Definition, value: int) -> None:
+        """Make *value* (a value of the series, checked by the caller) the next one handed out.
+
+        Under the sequence's lock, as `next` takes it. Raise `SequenceConfigError` where
+        that could hand out a value twice (one another process may still hold).
+        """
 
     def delete(self, session: SessionLike, definition: Definition) -> None: ...
 
@@ -101,6 +116,11 @@ class TableSequence:
 
     def reached(self, session: SessionLike, definition: Definition) -> int | None:
         return self.last(session, definition)
+
+    def restart(self, session: SessionLike, definition: Definition, value: int) -> None:
+        # The UPDATE locks the row as next() does, waiting for a transaction that holds it.
+        if not restart_counter(session, definition, value):
+            raise UnknownSequence(definition.name, " in this database")
 
     def delete(self, session: SessionLike, definition: Definition) -> None:
         """Nothing beyond the stored rows, which the registry deletes."""
@@ -255,6 +275,27 @@ class NativeSequence:
     def reached(self, session: SessionLike, definition: Definition) -> int | None:
         return self.last(session, definition)
 
+    def restart(self, session: SessionLike, definition: Definition, value: int) -> None:
+        """ALTER SEQUENCE ... RESTART in the caller's transaction where DDL is transactional
+        (PostgreSQL: it waits for transactions that used the sequence and blocks others
+        until the caller's ends). Elsewhere (MariaDB) a move forward is a SETVAL on the
+        caller's connection, and a move back an ALTER SEQUENCE committed apart at once,
+        which waits a few seconds at most for the transactions that used the sequence
+        (the caller's own included): `SequenceLocked` then."""
+        sequence = self.sequence(definition)
+        if caches_per_connection(dialect_of(session)) and (sequence.cache or 1) > 1:
+            # Values other connections cached stay theirs (PostgreSQL): only forward is safe.
+            refuse_behind(
+                definition,
+                value,
+                self.reached(session, definition),
+                "other connections may still hold cached values up to it",
+            )
+        if ddl_is_transactional(dialect_of(session)):
+            _run_ddl(session, RestartSequence(sequence, value))
+        else:
+            _restart_apart(session, definition, sequence, value)
+
     def delete(self, session: SessionLike, definition: Definition) -> None:
         _run_ddl(session, DropSequence(self.sequence(definition), if_exists=True))
 
@@ -367,6 +408,25 @@ class PooledSequence:
     def reached(self, session: SessionLike, definition: Definition) -> int | None:
         return TableSequence().last(session, definition)  # the end of the last reserved block
 
+    def restart(self, session: SessionLike, definition: Definition, value: int) -> None:
+        """Move forward only, beyond every block reserved: processes still hand out what they
+        hold (all of it before *value*), and every block reserved from now on starts at
+        *value* or beyond, so no value is handed out twice. This process's blocks are
+        dropped: its next value is *value*."""
+        if definition.reset is not None:
+            raise SequenceConfigError(
+                f"{definition.name!r} is pooled and resets: processes may still hand out "
+                "reserved values anywhere in its cycle, so it cannot be restarted"
+            )
+        found, reached = hold_counter(session, definition)
+        if not found:
+            raise UnknownSequence(definition.name, " in this database")
+        refuse_behind(
+            definition, value, reached, "processes may still hand out reserved values up to it"
+        )
+        restart_counter(session, definition, value)
+        drop(engine_of(session), definition.name)
+
     def delete(self, session: SessionLike, definition: Definition) -> None:
         drop(engine_of(session), definition.name)
 
@@ -432,3 +492,81 @@ def stored_strategy(kind: str, options: dict[str, Any]) -> SequenceStrategy:
 def strategy_options(strategy: SequenceStrategy) -> dict[str, Any]:
     """Return the options stored with a strategy (its dataclass fields)."""
     return dataclasses.asdict(cast(Any, strategy))
+
+
+def restart_counter(session: SessionLike, definition: Definition, value: int) -> bool:
+    """Store what makes *value* the next value of a counter row; tell whether the row exists.
+
+    The row stores the value before *value*, or NULL (nothing handed out) for *start*:
+    ``value - step`` always fits in 64 bits for a value of the series beyond its start.
+    """
+    before = None if value == definition.start else value - definition.step
+    update = (
+        sa.update(Counter)
+        .where(_counter(definition))
+        .values(value=_number(before) if before is not None else None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast("CursorResult[Any]", session.execute(update)).rowcount)
+
+
+def hold_counter(session: SessionLike, definition: Definition) -> tuple[bool, int | None]:
+    """Lock a counter row as `next` does; tell whether it exists, and its latest value.
+
+    A write that changes nothing takes the lock (on SQLite, the database's write lock);
+    then a locking read gives the latest value, where a plain read would give a
+    REPEATABLE READ snapshot's (MariaDB: a write that changes nothing leaves it as it was).
+    """
+    update = (
+        sa.update(Counter)
+        .where(_counter(definition))
+        .values(value=Counter.value)
+        .execution_options(synchronize_session=False)
+    )
+    if not cast("CursorResult[Any]", session.execute(update)).rowcount:
+        return False, None
+    return True, session.execute(_current(definition).with_for_update()).scalar_one_or_none()
+
+
+def refuse_behind(definition: Definition, value: int, reached: int | None, why: str) -> None:
+    """Raise `SequenceConfigError` unless *value* lies beyond *reached* (None: nothing reached)."""
+    if reached is not None and (value - reached) * definition.step <= 0:
+        raise SequenceConfigError(
+            f"{definition.name!r} can only move forward, beyond {reached} ({why}); got {value}"
+        )
+
+
+# How long an ALTER SEQUENCE committed apart waits for the transactions that used the
+# sequence (MariaDB's metadata locks): the caller's own would never end while it waits.
+_APART_DDL_WAIT_SECONDS = 5
+
+
+def _restart_apart(
+    session: SessionLike,
+    definition: Definition,
+    sequence: sa.Sequence,
+    value: int,
+) -> None:
+    # Apart, so that the caller's transaction holds no metadata lock on the sequence that the
+    # ALTER below would wait for. Forward: SETVAL, which takes effect at once (as NEXTVAL
+    # does) without DDL; it answers NULL where it would move back, leaving the sequence be.
+    try:
+        with side_engine(engine_of(session)).connect() as connection:
+            moved = connection.execute(SetSequenceValue(sequence, value)).scalar()
+            connection.commit()
+            if moved is not None:
+                return
+            previous = ddl_lock_wait(connection, _APART_DDL_WAIT_SECONDS)
+            try:
+                connection.execute(RestartSequence(sequence, value))
+            finally:
+                ddl_lock_wait(connection, previous)
+            connection.commit()
+    except DBAPIError as exc:
+        if is_lock_timeout(exc):
+            raise SequenceLocked(
+                f"{definition.name!r}: moving a native sequence back is an ALTER SEQUENCE "
+                "here, which waits for every transaction that used the sequence; restart it "
+                "from a transaction that has not used it"
+            ) from exc
+        raise

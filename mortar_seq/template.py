@@ -10,12 +10,19 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 
+from .administration import (
+    check_value,
+    delete_counter_row,
+    latest_counter_keys,
+    refuse_children,
+)
 from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
 from .parse_back import counters, readings
 from .pattern import Pattern, identifier
+from .sequence import no_wait
 from .side import side_engine
 from .storage import creates_apart, existing_keys, load
 from .strategies import SequenceStrategy
@@ -109,6 +116,65 @@ class Template:
         value = self.strategy.last(session, counter)
         return None if value is None else identifier(counter.key, value)
 
+    def restart(
+        self, session: SessionLike, value: int, /, *, nowait: bool = False, **keywords: object
+    ) -> None:
+        """Make *value* the next counter value for *keywords*, in the caller's transaction.
+
+        As `Sequence.restart`. A parent's rendering is refused (`TemplateError` naming the
+        child) while a child template counts under an identifier it issued.
+        """
+        check_session(session)
+        counter = self._counter(session, keywords)
+        number = check_value(counter, value)
+        with waiting_at_most(session, no_wait(nowait), self.name):
+            self._create(session, counter, nowait=nowait)
+            refuse_children(session, self, counter.key, "restart")
+            self.strategy.restart(session, counter, number)
+        _remember_counter(engine_of(session), self.name, counter.key)
+
+    def restart_key(self, session: SessionLike, key: str, value: int, /) -> None:
+        """Make *value* the next value of the counter with *key* (a rendering), made if missing.
+
+        For imports, which know renderings rather than keywords: no parent or child is
+        checked. In the caller's transaction.
+        """
+        counter = self._definition(key)
+        number = check_value(counter, value)
+        self._create(session, counter, nowait=False)
+        self.strategy.restart(session, counter, number)
+        _remember_counter(engine_of(session), self.name, key)
+
+    def delete_counter(self, session: SessionLike, /, **keywords: object) -> bool:
+        """Delete the counter of *keywords*, in the caller's transaction; tell whether it existed.
+
+        Its identifiers may then be issued again, from the start. Refused (`TemplateError`
+        naming the child) while a child template counts under an identifier it issued. A
+        native counter's SEQUENCE is dropped with it, at once where DDL is not
+        transactional (MariaDB).
+        """
+        check_session(session)
+        key = self.parsed.key(keywords)
+        counter = self._definition(key)
+        refuse_children(session, self, key, "delete")
+        existed = delete_counter_row(session, self.name, key)
+        if existed:
+            self.strategy.delete(session, counter)
+        _forget_counter(engine_of(session), self.name, key)
+        return existed
+
+    def counters(self, session: SessionLike, /) -> dict[str, str | None]:
+        """Return each counter's key (a rendering) and its last identifier, None before the first.
+
+        Each value is what `last` says for the keywords of that rendering.
+        """
+        check_session(session)
+        found: dict[str, str | None] = {}
+        for key in sorted(latest_counter_keys(session, self.name)):
+            value = self.strategy.last(session, self._definition(key))
+            found[key] = None if value is None else identifier(key, value)
+        return found
+
     def values(
         self, session: SessionLike, /, *, nowait: bool = False, **keywords: object
     ) -> abc.Iterator[str]:
@@ -187,10 +253,7 @@ class Template:
                 known.move_to_end(entry)
         if not found:
             self._create(session, counter, nowait=nowait)
-            with _lock:
-                known[entry] = None
-                if len(known) > _KNOWN_MAX:
-                    known.popitem(last=False)
+            _remember_counter(engine, self.name, counter.key)
         try:
             return self.strategy.next_many(session, counter, count)
         except UnknownSequence:
@@ -214,3 +277,18 @@ def forget_counters(engine: Engine, name: str) -> None:
         known = _known.get(engine, OrderedDict())
         for entry in [entry for entry in known if entry[0] == name]:
             del known[entry]
+
+
+def _forget_counter(engine: Engine, name: str, key: str) -> None:
+    """Forget that counter *key* of template *name* exists (it was deleted)."""
+    with _lock:
+        _known.get(engine, OrderedDict()).pop((name, key), None)
+
+
+def _remember_counter(engine: Engine, name: str, key: str) -> None:
+    """Remember that counter *key* of template *name* exists, forgetting the least used."""
+    with _lock:
+        known = _known.setdefault(engine, OrderedDict())
+        known[(name, key)] = None
+        if len(known) > _KNOWN_MAX:
+            known.popitem(last=False)
