@@ -55,6 +55,25 @@ class Name(TypeDecorator[str]):
         return value  # type: ignore[no-any-return]
 
 
+# A plain sequence's one counter has no key, stored as this rather than '': Oracle stores
+# '' as NULL, which no primary-key column takes. No template's key can be it: each holds
+# its counter's placeholder. (Alembic revision 3d9a5c0e7b12 converted existing rows.)
+PLAIN_KEY = "-"
+
+
+class CounterKey(Name):
+    """A counter's key: a template's rendering, or '' (stored as `PLAIN_KEY`) for a plain one."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return super().process_bind_param(PLAIN_KEY if value == "" else value, dialect)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        text = super().process_result_value(value, dialect)
+        return "" if text == PLAIN_KEY else text
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -80,7 +99,7 @@ class Counter(Base):
     __tablename__ = "mortar_seq_counter"
 
     name: Mapped[str] = mapped_column(Name(NAME_MAX), primary_key=True)
-    key: Mapped[str] = mapped_column(Name(KEY_MAX), primary_key=True)
+    key: Mapped[str] = mapped_column(CounterKey(KEY_MAX), primary_key=True)
     value: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 

@@ -330,3 +330,41 @@ def test_application_revisions_as_the_page_says(application: Config) -> None:
     assert _tables(application) >= LIBRARY_TABLES | {"invoice", "customer"}
     checked = _alembic(folder, "alembic check")  # at every head, no drift
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_plain_keys_are_stored_as_oracle_can_hold_them(application: Config) -> None:
+    """Revision 3d9a5c0e7b12 moves existing plain counters off the '' key, and back."""
+    first, plain = "5f0c1e2a9b71", mortar_seq.model.PLAIN_KEY
+    command.upgrade(application, first)
+    engine: sa.Engine = application.attributes["engine"]
+    stored = sa.table("mortar_seq_sequence", *(sa.column(c) for c in ("name", "impl", "options")))
+    stored.append_column(sa.column("start"))
+    stored.append_column(sa.column("step"))
+    stored.append_column(sa.column("pattern"))
+    counter = sa.table(
+        "mortar_seq_counter", sa.column("name"), sa.column("key"), sa.column("value")
+    )
+    with engine.begin() as connection:  # rows as the first revision's library wrote them
+        for name, pattern in [("legacy", None), ("T", "{k}-{counter}")]:
+            row = {"name": name, "impl": "table", "options": "{}", "start": 1, "step": 1}
+            connection.execute(stored.insert().values(**row, pattern=pattern))
+        connection.execute(counter.insert().values(name="legacy", key="", value=41))
+        connection.execute(counter.insert().values(name="T", key="a-{counter}", value=7))
+
+    def keys() -> list[str]:
+        with engine.connect() as connection:
+            query = sa.select(sa.cast(counter.c.key, sa.String)).order_by(counter.c.name)
+            found = connection.execute(query).scalars()
+            return [key.decode() if isinstance(key, bytes) else key for key in found]
+
+    command.upgrade(application, "mortar_seq@head")
+    assert keys() == ["a-{counter}", plain]
+    command.check(application)
+    with engine.begin() as connection:
+        assert mortar_seq.get_next_value(connection, "legacy") == 42
+        assert mortar_seq.get_template("T", connection).next(connection, k="a") == "a-8"
+        assert mortar_seq.get_next_value(connection, "new") == 1
+    command.downgrade(application, first)
+    assert keys() == ["a-{counter}", "", ""]  # T, legacy, and new (made after the upgrade)
+    command.downgrade(application, "mortar_seq@base")
+    assert not LIBRARY_TABLES & _tables(application)
