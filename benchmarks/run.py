@@ -1,6 +1,14 @@
-"""Benchmark mortar_seq against the raw driver and hand-written SQLAlchemy, side by side.
+"""Benchmark mortar_seq against the raw driver, hand-written SQLAlchemy and django-sequences.
 
-    python benchmarks/run.py [--quick] [--backends sqlite,postgresql,mariadb]
+    pip install -e '.[bench]'
+    python benchmarks/run.py [--quick] [--backends sqlite,postgresql,mariadb] [--only invoices]
+
+The "invoices" scenarios time one unit of work, a transaction that numbers an invoice row
+and commits, for each contender: django-sequences itself (Django configured in this
+process against the same database: ``transaction.atomic(): get_next_value();
+Invoice.objects.create()``), the hand-written SQLAlchemy floor (UPDATE ... RETURNING, then
+INSERT) on a Session and on a Connection, the raw driver replaying that floor's two
+statements, and the library's ``next()`` + INSERT, ``seq.insert`` and ``seq.default``.
 
 Each backend gets a fresh database (as in the tests; the same URL variables apply). Every
 contender runs in the same process, interleaved, over several repetitions; the table
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,11 +34,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mortar_seq
+import mortar_seq.dialects
 from mortar_seq import NativeSequence, PooledSequence, TableSequence
 from mortar_seq.model import Counter
 from tests.databases import Unreachable, fresh_database
@@ -44,6 +54,24 @@ rows = sa.Table(
 
 # Built once, executed with parameters: what a user who cares about speed writes.
 INSERT = rows.insert()
+
+
+class _Base(DeclarativeBase):
+    metadata = bench
+
+
+class BenchInvoice(_Base):
+    """Numbered at flush by the library's column default."""
+
+    __tablename__ = "bench_invoice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(
+        sa.BigInteger, default=mortar_seq.column_default("bench-orm")
+    )
+
+
+invoices = BenchInvoice.__table__
 
 Run = Callable[[int], None]  # takes n values (in whatever transactions), returns when done
 
@@ -361,6 +389,228 @@ def contenders_rate(results: list[Result], backend: str, scenario: str, contende
     raise LookupError(contender)
 
 
+# -- invoices: a transaction that numbers a row and commits ------------------------------
+
+
+def django_setup(url: sa.URL) -> None:
+    """Configure Django in this process against the database at *url* (once)."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    engines = {
+        "postgresql": "django.db.backends.postgresql",
+        "mysql": "django.db.backends.mysql",
+        "sqlite": "django.db.backends.sqlite3",
+    }
+    backend = url.get_backend_name()
+    if backend == "mysql":
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+    database = {
+        "ENGINE": engines[backend],
+        "NAME": url.database,
+        "USER": url.username or "",
+        "PASSWORD": url.password or "",
+        "HOST": url.host or "",
+        "PORT": str(url.port or ""),
+    }
+    if backend == "sqlite":
+        # Writers take the write lock at BEGIN and wait for it, as the library's callers do
+        # (pysqlite's deferred BEGIN made django-sequences fail with "database is locked").
+        database["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 60}
+    settings.configure(
+        DATABASES={"default": database},
+        INSTALLED_APPS=["sequences", "benchmarks.djapp"],
+        USE_TZ=True,
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+
+
+def django_transactions(url: sa.URL) -> Run:
+    django_setup(url)
+    from django.db import transaction
+    from sequences import get_next_value
+
+    from benchmarks.djapp.models import Invoice
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            with transaction.atomic():
+                Invoice.objects.create(number=get_next_value("bench-django"))
+
+    return run
+
+
+def invoice_contenders(
+    engine: Engine, floor: list[tuple[str, Any]]
+) -> dict[str, Callable[[], Run]]:
+    """The contenders of the invoices scenarios, built lazily (also in worker processes)."""
+    url = engine.url
+
+    def library(kind: str, how: str) -> Run:
+        with engine.begin() as connection:
+            found = mortar_seq.get_sequence("bench-table", connection)
+
+        def one(session: Session | sa.Connection) -> None:
+            if how == "next":
+                session.execute(INSERT, {"value": found.next(session)})
+            else:
+                found.insert(session, rows, {}, column="value")
+
+        def run(n: int) -> None:
+            if kind == "session":
+                with Session(engine) as session:
+                    for _ in range(n):
+                        with session.begin():
+                            one(session)
+            else:
+                with engine.connect() as connection:
+                    for _ in range(n):
+                        with connection.begin():
+                            one(connection)
+
+        return run
+
+    def orm_default() -> Run:
+        def run(n: int) -> None:
+            with Session(engine) as session:
+                for _ in range(n):
+                    with session.begin():
+                        session.add(BenchInvoice())
+
+        return run
+
+    return {
+        "django-sequences": lambda: django_transactions(url),
+        "SQLAlchemy floor, Session": lambda: core_transactions(engine, "bench-core", "session"),
+        "SQLAlchemy floor, Connection": lambda: core_transactions(
+            engine, "bench-core", "connection"
+        ),
+        "raw driver, 2 statements": lambda: raw_transactions(engine, floor),
+        "next()+insert, Session": lambda: library("session", "next"),
+        "next()+insert, Connection": lambda: library("connection", "next"),
+        "seq.insert, Session": lambda: library("session", "insert"),
+        "seq.insert, Connection": lambda: library("connection", "insert"),
+        "seq.default (ORM)": orm_default,
+    }
+
+
+def _invoice_worker(
+    url: str, contender: str, floor: list[tuple[str, Any]], n: int, start: Any, done: Any
+) -> None:
+    engine = sa.create_engine(url)
+    run = invoice_contenders(engine, floor)[contender]()
+    run(1)  # warm up: connect, compile
+    start.wait()
+    run(n)
+    done.put(n)
+    engine.dispose()
+
+
+def bench_invoices(backend: str, engine: Engine, quick: bool) -> list[Result]:
+    repetitions = 3 if quick else 5
+    transactions = 100 if quick else 400
+    results: list[Result] = []
+    mortar_seq.create_tables(engine)
+    bench.create_all(engine)
+    with engine.begin() as connection:
+        for name in ("bench-table", "bench-core", "bench-orm"):
+            mortar_seq.register_sequence(name, connection)
+        mortar_seq.get_next_value(connection, "bench-core")  # the floor's UPDATE needs a value
+    django_setup(engine.url)
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    floor_run = core_transactions(engine, "bench-core", "connection")
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT")):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    floor_run(1)
+    sa.event.remove(engine, "before_cursor_execute", record)
+    floor = sent[:]
+    makers = invoice_contenders(engine, floor)
+    contenders = {name: make() for name, make in makers.items()}
+    counts = {
+        name: statements_per_value(engine, contenders[name], 20)
+        for name in contenders
+        if name != "django-sequences"
+    }
+    add = results.append
+    for contender, rates in measure(contenders, transactions, repetitions).items():
+        add(Result(backend, "invoices: 1 worker", contender, rates, counts.get(contender)))
+
+    url = engine.url.render_as_string(hide_password=False)
+    spawn = multiprocessing.get_context("spawn")
+    four: dict[str, list[float]] = {}
+    for _ in range(repetitions):
+        for contender in makers:
+            start, done = spawn.Barrier(5), spawn.Queue()
+            each = transactions // 2
+            processes = [
+                spawn.Process(
+                    target=_invoice_worker, args=(url, contender, floor, each, start, done)
+                )
+                for _ in range(4)
+            ]
+            for process in processes:
+                process.start()
+            start.wait()
+            began = time.perf_counter()
+            for _ in processes:
+                done.get(timeout=600)
+            seconds = time.perf_counter() - began
+            for process in processes:
+                process.join()
+            four.setdefault(contender, []).append(each * 4 / seconds)
+    for contender, rates in four.items():
+        add(Result(backend, "invoices: 4 workers", contender, rates))
+
+    if mortar_seq.dialects.modifies_in_cte(engine.dialect):
+        add_bulk(backend, engine, quick, results)
+    return results
+
+
+def add_bulk(backend: str, engine: Engine, quick: bool, results: list[Result]) -> None:
+    """insert_many(1000) against one raw multi-row INSERT of 1000 numbered rows."""
+    with engine.begin() as connection:
+        seq = mortar_seq.get_sequence("bench-table", connection)
+    batch = [{}] * 1000
+    values = ", ".join(["(%s)"] * 1000)
+    statement = f"INSERT INTO bench_rows (value) VALUES {values}"
+
+    def library(n: int) -> None:
+        with engine.connect() as connection:
+            for _ in range(n // 1000):
+                seq.insert_many(connection, rows, batch, column="value")
+                connection.commit()
+
+    def raw(n: int) -> None:
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.driver_connection.cursor()
+            for k in range(n // 1000):
+                cursor.execute(statement, list(range(k * 1000, k * 1000 + 1000)))
+                connection.driver_connection.commit()
+        finally:
+            connection.close()
+
+    rates = measure(
+        {"insert_many(1000)": library, "raw 1-statement bulk": raw},
+        10000 if quick else 40000,
+        3 if quick else 5,
+    )
+    for contender, measured in rates.items():
+        results.append(Result(backend, "bulk: 1000 rows", contender, measured))
+
+
 # -- the report ------------------------------------------------------------------------
 
 # (scenario, library contender) -> (reference contender, target ratio)
@@ -372,6 +622,19 @@ TARGETS = {
     ("native: next()", "library next()"): ("raw nextval", 0.7),
     ("native: next_many(1000)", "library next_many(1000)"): ("raw set-returning", 0.5),
 }
+# The goals of issue 12, for the invoices scenarios: (library, reference, target ratio).
+INVOICE_TARGETS = [
+    ("next()+insert, Session", "SQLAlchemy floor, Session", 0.95, None),
+    ("next()+insert, Connection", "SQLAlchemy floor, Connection", 0.95, None),
+    ("seq.insert, Connection", "django-sequences", 1.5, "postgresql"),
+    ("seq.insert, Connection", "django-sequences", 1.2, "mariadb"),
+    ("seq.insert, Connection", "django-sequences", 1.2, "sqlite"),
+    ("seq.insert, Session", "django-sequences", 1.5, "postgresql"),
+    ("seq.insert, Session", "django-sequences", 1.2, "mariadb"),
+    ("seq.insert, Session", "django-sequences", 1.2, "sqlite"),
+    ("seq.insert, Connection", "raw driver, 2 statements", 1.0, "postgresql"),
+    ("seq.default (ORM)", "django-sequences", 1.0, None),
+]
 RAW_TARGETS = {
     ("table: 1 worker", "library, Connection"): 0.8,
     ("table: 4 workers", "library, Connection"): 0.8,
@@ -402,6 +665,14 @@ def report(results: list[Result]) -> str:
             ratios.append(
                 f"{result.median / reference.median:.0f}x {reference.contender[11:]} (>= 50)"
             )
+        if result.scenario.startswith("invoices"):
+            for library, reference, goal, only in INVOICE_TARGETS:
+                if result.contender == library and only in (None, result.backend):
+                    base = contenders_rate(results, result.backend, result.scenario, reference)
+                    ratios.append(f"{result.median / base:.2f}x {reference} (>= {goal})")
+        if result.scenario == "bulk: 1000 rows" and result.contender == "insert_many(1000)":
+            base = contenders_rate(results, result.backend, result.scenario, "raw 1-statement bulk")
+            ratios.append(f"{result.median / base:.2f}x raw 1-statement bulk (>= 0.5)")
         if result.contender.startswith("reference: "):
             continue
         statements = "" if result.statements is None else f"{result.statements:.3f}"
@@ -417,7 +688,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer values and repetitions")
     parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
+    parser.add_argument("--only", choices=["invoices", "sequences"], help="one group of scenarios")
     args = parser.parse_args()
+    backends = args.backends.split(",")
+    if len(backends) > 1:
+        # Django is configured once per process: one process per backend.
+        for backend in backends:
+            argv = [sys.executable, __file__, "--backends", backend]
+            argv += ["--quick"] if args.quick else []
+            argv += ["--only", args.only] if args.only else []
+            subprocess.run(argv, check=False)
+        return 0
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         for backend in args.backends.split(","):
@@ -428,7 +709,10 @@ def main() -> int:
                 continue
             engine = database.engine()
             print(f"measuring {backend} ...", file=sys.stderr)
-            results.extend(bench_backend(backend, engine, args.quick))
+            if args.only != "sequences":
+                results.extend(bench_invoices(backend, engine, args.quick))
+            if args.only != "invoices":
+                results.extend(bench_backend(backend, engine, args.quick))
             engine.dispose()
     print(report(results))
     return 0

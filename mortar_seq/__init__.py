@@ -1,6 +1,7 @@
 """mortar_seq: gapless, fast and formatted identifiers from your database, on SQLAlchemy 2.x."""
 
 from .auditing import Audit, audit
+from .defaults import column_default
 from .errors import (
     SequenceConfigError,
     SequenceError,
@@ -34,6 +35,7 @@ __all__ = [
     "TemplateError",
     "UnknownSequence",
     "audit",
+    "column_default",
     "create_tables",
     "delete_sequence",
     "get_last_value",

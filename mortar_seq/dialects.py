@@ -18,6 +18,7 @@ from sqlalchemy.schema import ExecutableDDLElement
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
@@ -264,3 +265,46 @@ def ddl_lock_wait(connection: Connection, seconds: Any) -> Any:
         sa.text("SET SESSION lock_wait_timeout = :seconds"), {"seconds": int(seconds)}
     )
     return previous
+
+
+class Remembered(FunctionElement[int]):
+    """A counter's new value, also kept as the statement's ``LAST_INSERT_ID`` (MySQL, MariaDB).
+
+    The driver reports it as the cursor's ``lastrowid``: an UPDATE then hands back what it
+    wrote without a second statement. ``LAST_INSERT_ID`` is an unsigned 64-bit number, so
+    the value goes through it as its two's complement (see `remembered_value`).
+    """
+
+    name = "mortar_seq_remembered"
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(Remembered, "mysql")
+@compiles(Remembered, "mariadb")
+def _remembered_mysql(element: Remembered, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    # Documented idiom: https://mariadb.com/kb/en/last_insert_id/ (LAST_INSERT_ID(expr)).
+    # CAST AS UNSIGNED maps a negative value to its two's complement; AS SIGNED maps it back.
+    return f"CAST(LAST_INSERT_ID(CAST({value} AS UNSIGNED)) AS SIGNED)"
+
+
+def remembers_written_value(dialect: Dialect) -> bool:
+    """Tell whether an UPDATE can hand back the value it wrote as ``lastrowid`` (`Remembered`)."""
+    # No SQLAlchemy flag says so: it is what MySQL's and MariaDB's drivers report.
+    return dialect.name in {"mysql", "mariadb"}
+
+
+def remembered_value(lastrowid: int) -> int:
+    """Return the signed 64-bit value a `Remembered` wrote, from the driver's unsigned one."""
+    return lastrowid - 2**64 if lastrowid >= 2**63 else lastrowid
+
+
+# Dialects that run INSERT or UPDATE inside WITH (data-modifying CTEs). SQLite and MySQL
+# refuse them; no SQLAlchemy flag says which do.
+_DML_IN_CTE = frozenset({"postgresql"})
+
+
+def modifies_in_cte(dialect: Dialect) -> bool:
+    """Tell whether one statement can update a counter and insert rows numbered from it."""
+    return dialect.name in _DML_IN_CTE

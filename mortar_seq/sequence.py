@@ -10,6 +10,7 @@ from .administration import check_value, restart_after
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
 from .locking import waiting_at_most
+from .numbering import numbered_row, target
 from .strategies import SequenceStrategy
 
 
@@ -100,3 +101,72 @@ class Sequence:
         """Iterate over next values, without end (``itertools.islice`` takes some)."""
         while True:
             yield self.next(session)
+
+    def insert(
+        self, session: SessionLike, table: object, values: abc.Mapping[str, Any], *, column: str
+    ) -> int:
+        """Take the next value and insert a row of *table* numbered with it; return the number.
+
+        *table* is a `Table` or a mapped class, *values* the row's other columns, *column*
+        the one that receives the number. Runs in the caller's transaction, with the
+        sequence's guarantees (gapless for `TableSequence`: a rollback gives the number
+        back with the row). One statement on PostgreSQL, at most two elsewhere.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "insert", table)
+        into = target(table, column)
+        row = into.row(values)
+        insert = getattr(self.strategy, "insert", None)
+        if insert is not None:
+            return int(insert(session, self.definition, into, row))
+        number = self.strategy.next(session, self.definition)
+        into.insert(session, [row], [number])
+        return number
+
+    def insert_many(
+        self,
+        session: SessionLike,
+        table: object,
+        rows: abc.Iterable[abc.Mapping[str, Any]],
+        *,
+        column: str,
+    ) -> abc.Sequence[int]:
+        """Insert *rows* of *table*, numbered in list order; return their numbers.
+
+        As `insert`, for many rows: one statement on PostgreSQL however many rows, at most
+        two elsewhere. Every row names the same columns.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "insert_many", table)
+        into = target(table, column)
+        listed = into.rows(rows)
+        if not listed:
+            return range(0)
+        count = check_count(len(listed), self.definition)
+        insert_many = getattr(self.strategy, "insert_many", None)
+        if insert_many is not None:
+            numbers: abc.Sequence[int] = insert_many(session, self.definition, into, listed)
+            return numbers
+        numbers = self.strategy.next_many(session, self.definition, count)
+        into.insert(session, listed, numbers)
+        return numbers
+
+    @property
+    def default(self) -> abc.Callable[[Any], int]:
+        """A column default that numbers each new row at flush, in the flush's transaction.
+
+        ``mapped_column(BigInteger, default=invoice.default)``: ``session.add(Invoice())``
+        gets its number when the session flushes; a flush of many rows takes their
+        numbers in one call. See also `column_default`, by name.
+
+        .. versionadded:: 0.1
+        """
+
+        def default(context: Any) -> int:
+            return int(numbered_row(context, default, self.next_many))
+
+        return default

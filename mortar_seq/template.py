@@ -6,6 +6,7 @@ import collections.abc as abc
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
+from .numbering import row_keywords, target
 from .parse_back import counters, readings
 from .pattern import Pattern, identifier
 from .sequence import no_wait
@@ -181,6 +183,47 @@ class Template:
         """Iterate over next identifiers for *keywords*, without end."""
         while True:
             yield self.next(session, nowait=nowait, **keywords)
+
+    def insert(
+        self,
+        session: SessionLike,
+        table: object,
+        values: abc.Mapping[str, Any],
+        /,
+        *,
+        column: str,
+        **keywords: object,
+    ) -> str:
+        """Take the next identifier and insert a row of *table* with it; return the identifier.
+
+        As `Sequence.insert`. The pattern's keywords default to the row's own values of the
+        same names (``'{company}/{year}/{counter:05d}'`` reads ``company`` and ``year``);
+        explicit *keywords* win. Two statements: the counter's, then the INSERT.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "insert", table)
+        into = target(table, column)
+        row = into.row(values)
+        taken = {name: value for name, value in values.items() if name != "nowait"}
+        text = self.next(session, **{**taken, **keywords})
+        into.insert(session, [row], [text])
+        return text
+
+    def default(self, **keywords: object) -> abc.Callable[[Any], str]:
+        """Return a column default that gives each new row its identifier at flush.
+
+        ``mapped_column(String(40), default=tpl.default())``; keywords default to the row's
+        own values, as in `insert`.
+
+        .. versionadded:: 0.1
+        """
+
+        def default(context: Any) -> str:
+            return self.next(context.connection, **{**row_keywords(context), **keywords})
+
+        return default
 
     def issued(self, session: SessionLike, text: str) -> bool:
         """Tell whether this template has issued identifier *text* (to anyone).

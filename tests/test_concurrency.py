@@ -109,3 +109,14 @@ def test_first_use_of_template_keys_race(engine: Engine) -> None:
     for key in keys:
         assert committed(engine, key) == [1, 2, 3]  # worker 0 rolled back: no gap
     assert [count for _, count, _ in reports] == [0, 3, 3, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["insert", "insert_many", "default"])
+def test_numbered_rows_gapless_across_processes(engine: Engine, how: str) -> None:
+    with engine.begin() as connection:
+        register_sequence("rows", connection)
+    reports = _run(workers.insert_rows, _url(engine), "rows", how, 25, 0.25)
+    total = sum(count for _, count, _ in reports)
+    assert committed(engine, "rows") == list(range(1, total + 1))  # no gap, no duplicate
+    assert total > 0

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import oracle, postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.visitors import iterate
 
 from mortar_seq import (
     PooledSequence,
@@ -17,6 +18,7 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
+from mortar_seq.dialects import Remembered
 from mortar_seq.model import PLAIN_KEY, Counter, CounterKey
 from mortar_seq.side import side_engine
 
@@ -60,12 +62,14 @@ def _sent(engine: Engine) -> list[tuple[Any, dict[str, Any]]]:
 
 def test_every_statement_compiles_for_oracle(engine: Engine) -> None:
     # Recorded on each database: Oracle takes PostgreSQL's RETURNING paths and MariaDB's
-    # creations apart (it has no INSERT ... ON CONFLICT DO NOTHING, which is left out).
+    # creations apart. Left out, what Oracle is never sent: INSERT ... ON CONFLICT DO
+    # NOTHING, and MariaDB's UPDATE ... LAST_INSERT_ID() (Oracle has UPDATE ... RETURNING).
     statements = [
         (clause, params)
         for clause, params in _sent(engine)
         if isinstance(clause, sa.sql.ClauseElement)
         and not isinstance(clause, (postgresql.Insert, sqlite.Insert))
+        and not any(isinstance(part, Remembered) for part in iterate(clause))
     ]
     assert len(statements) > 20
     keys = 0

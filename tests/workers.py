@@ -140,3 +140,49 @@ def first_use_of_keys(
         results.put((worker, committed, repr(exc)))
     finally:
         engine.dispose()
+
+
+def insert_rows(
+    url: str,
+    name: str,
+    how: str,
+    transactions: int,
+    rollback_share: float,
+    worker: int,
+    barrier: Barrier,
+    results: Any,
+) -> None:
+    """Number rows of test_issued as they are written, *how*: "insert" (one row a
+    transaction), "insert_many" (three) or "default" (an ORM flush of two); some roll back."""
+    from .numbered import IssuedAtFlush  # its default resolves *name* at flush
+
+    engine = sa.create_engine(url)
+    rng = random.Random(worker)
+    committed = 0
+    try:
+        with Session(engine) as session, session.begin():
+            sequence = get_sequence(name, session)
+        row = {"sequence": name, "worker": worker}
+        barrier.wait(60)
+        for _ in range(transactions):
+            try:
+                with Session(engine) as session, session.begin():
+                    if how == "insert":
+                        sequence.insert(session, issued, row, column="value")
+                        taken = 1
+                    elif how == "insert_many":
+                        sequence.insert_many(session, issued, [row] * 3, column="value")
+                        taken = 3
+                    else:
+                        session.add_all([IssuedAtFlush(**row) for _ in range(2)])
+                        taken = 2
+                    if rng.random() < rollback_share:
+                        raise _RollBack
+                committed += taken
+            except _RollBack:
+                pass
+        results.put((worker, committed, None))
+    except BaseException as exc:
+        results.put((worker, committed, repr(exc)))
+    finally:
+        engine.dispose()

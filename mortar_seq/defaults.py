@@ -1,0 +1,43 @@
+"""Column defaults by name, for models defined before anything is registered."""
+
+from __future__ import annotations
+
+import collections.abc as abc
+from typing import Any
+
+from . import registry as registry_module
+from .definition import check_name
+from .errors import UnknownSequence
+from .numbering import numbered_row, row_keywords
+from .sequence import Sequence
+from .template import Template
+
+
+def column_default(name: str, **keywords: object) -> abc.Callable[[Any], object]:
+    """Return a column default that numbers each new row from sequence or template *name*.
+
+    ``mapped_column(BigInteger, default=column_default("invoice"))``. The name is resolved
+    on first use, in the flush's transaction: the process's registry, else what the
+    flush's database stores; so a model module needs no session at import. A template's
+    keywords default to the row's own values; explicit *keywords* win.
+
+    .. versionadded:: 0.1
+    """
+    check_name(name)
+
+    def default(context: Any) -> object:
+        connection = context.connection
+        found = _resolve(name, connection)
+        if isinstance(found, Template):
+            return found.next(connection, **{**row_keywords(context), **keywords})
+        return numbered_row(context, default, found.next_many)
+
+    return default
+
+
+def _resolve(name: str, connection: Any) -> Sequence | Template:
+    registry = registry_module.registry
+    try:
+        return registry.get(name, connection)
+    except UnknownSequence:
+        return registry.get_template(name, connection)  # or its UnknownSequence
