@@ -10,6 +10,7 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -163,23 +164,28 @@ def row_parameters(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]
 def insert_many_numbered_by(
     bump: Any,
     into: Target,
-    rows: list[dict[str, Any]],
+    keys: tuple[str, ...],
     number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
 ) -> Any:
-    """INSERT *rows* numbered from *bump* in one statement, returning the counter's new value.
+    """INSERT rows numbered from *bump* in one statement, returning the counter's new value.
 
     ``WITH taken AS (UPDATE ...), inserted AS (INSERT INTO t (..., column) SELECT ...,
-    number(value, back) FROM (VALUES ...) AS rows JOIN taken ORDER BY back DESC) SELECT
-    value FROM taken``, where *back* counts the rows after each one: the last row has 0.
-    No counter row moved: no row inserted, nothing returned.
+    number(value, back) FROM unnest(:back, :c0, ...) AS rows JOIN taken ORDER BY back DESC)
+    SELECT value FROM taken``, where *back* counts the rows after each one: the last row has
+    0. The rows come as one array per column (`many_rows_parameters`), so the statement is
+    the same for any number of rows and compiled once. No counter row moved: no row
+    inserted, nothing returned.
     """
-    keys = tuple(rows[0])
     table = into.table
-    listed = sa.values(
+    columns = [
         sa.column("mortar_back", sa.BigInteger),
         *[sa.column(f"mortar_c{i}", table.c[key].type) for i, key in enumerate(keys)],
-        name="mortar_rows",
-    ).data([(len(rows) - 1 - i, *row.values()) for i, row in enumerate(rows)])
+    ]
+    arrays = [
+        sa.cast(sa.bindparam(column.name, type_=ARRAY(column.type)), ARRAY(column.type))
+        for column in columns
+    ]
+    listed = sa.func.unnest(*arrays).table_valued(*columns, name="mortar_rows").render_derived()
     taken = bump.cte("mortar_taken")
     back = listed.c.mortar_back
     expressions = expressions_for(into, keys)
@@ -195,6 +201,14 @@ def insert_many_numbered_by(
     names = [*keys, *[key for key, _ in expressions], into.column]
     insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
     return sa.select(taken.c.value).add_cte(insert.cte("mortar_inserted"))
+
+
+def many_rows_parameters(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters of `insert_many_numbered_by`: one array per column, in row order."""
+    parameters: dict[str, Any] = {"mortar_back": list(range(len(rows) - 1, -1, -1))}
+    for i, key in enumerate(keys):
+        parameters[f"mortar_c{i}"] = [row[key] for row in rows]
+    return parameters
 
 
 # -- column defaults: numbers taken at flush, in the flush's transaction -------------------

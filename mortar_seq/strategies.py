@@ -42,6 +42,7 @@ from .numbering import (
     Target,
     insert_many_numbered_by,
     insert_numbered_by,
+    many_rows_parameters,
     observed,
     row_parameters,
     seen,
@@ -201,8 +202,10 @@ class TableSequence:
         plan = advance(definition, count)
         bump = _bump(_shape(plan, definition.step), "returning", False)
         filled = [{**defaults.values, **row} for row in rows]
-        statement = insert_many_numbered_by(bump, into, filled, _numbering(definition))
-        last = into.execute(session, statement, _parameters(definition, plan)).scalar_one_or_none()
+        keys = tuple(filled[0])
+        statement = insert_many_numbered_by(bump, into, keys, _numbering(definition))
+        parameters = {**_parameters(definition, plan), **many_rows_parameters(filled, keys)}
+        last = into.execute(session, statement, parameters).scalar_one_or_none()
         if last is None:
             raise self._refusal(session, definition, count)
         return handed_out(definition, last, count)
