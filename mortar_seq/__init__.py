@@ -15,7 +15,13 @@ from .model import create_tables
 from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
 from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
-from .strategies import NativeSequence, PooledSequence, SequenceStrategy, TableSequence
+from .strategies import (
+    NativeSequence,
+    PooledSequence,
+    SequenceStrategy,
+    TableSequence,
+    register_implementation,
+)
 from .template import Template
 
 __version__ = "0.1.0.dev0"
@@ -45,6 +51,7 @@ __all__ = [
     "get_template",
     "import_django_sequences",
     "import_invenio",
+    "register_implementation",
     "register_sequence",
     "register_template",
 ]

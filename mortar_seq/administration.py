@@ -15,7 +15,7 @@ from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import Counter
 from .pattern import counter_in
 from .storage import children, counter_keys, creates_apart
-from .strategies import PooledSequence, TableSequence, hold_counter
+from .strategies import counts_in_rows, hold_counter, reaching, restartable
 
 if TYPE_CHECKING:
     from .sequence import Sequence
@@ -86,7 +86,8 @@ def restart_after(session: SessionLike, sequence: Sequence, column: Any, where: 
             f"{definition.name!r} resets: the values in a column do not tell where its cycle "
             "stands; use restart()"
         )
-    rows = isinstance(strategy, (TableSequence, PooledSequence))
+    restarting = restartable(strategy, "restart_after")
+    rows = counts_in_rows(strategy)
     # A counter row is locked first, so that nobody takes a value between the read of the
     # column and the restart. A native sequence has no row: see the re-read below.
     if rows:
@@ -94,7 +95,7 @@ def restart_after(session: SessionLike, sequence: Sequence, column: Any, where: 
         if not found:
             raise UnknownSequence(definition.name, " in this database")
     else:
-        reached = strategy.reached(session, definition)
+        reached = reaching(strategy, "restart_after").reached(session, definition)
     current = next_after(definition, reached)
     value = first_beyond(definition, _extreme(session, column, where, definition.step))
     if current is not None and (value - current) * definition.step < 0:
@@ -103,13 +104,13 @@ def restart_after(session: SessionLike, sequence: Sequence, column: Any, where: 
             "values were handed out beyond the column; restart() moves it back on purpose"
         )
     if value != current:
-        strategy.restart(session, definition, value)
+        restarting.restart(session, definition, value)
         if not rows:
             # The restart holds what lock there is (PostgreSQL's ALTER SEQUENCE waits for
             # transactions that used the sequence and blocks new ones): read again under it.
             again = first_beyond(definition, _extreme(session, column, where, definition.step))
             if again != value:
-                strategy.restart(session, definition, again)
+                restarting.restart(session, definition, again)
                 value = again
     return value
 
@@ -135,7 +136,7 @@ def _extreme(session: SessionLike, column: Any, where: Any, step: int) -> int | 
 def refuse_children(session: SessionLike, template: Template, key: str, doing: str) -> None:
     """Raise `TemplateError` if a child template counts under an identifier of counter *key*."""
     counter = Definition(template.name, template.start, template.step, None, key)
-    reached = template.strategy.reached(session, counter)
+    reached = reaching(template.strategy, doing).reached(session, counter)
     if reached is None:
         return  # nothing issued there, so nothing counts under it
     for child in children(session, template.name):

@@ -73,17 +73,24 @@ def _parser() -> argparse.ArgumentParser:
         "--native",
         dest="impl",
         action="store_const",
-        const=NativeSequence,
+        const=NativeSequence.kind,
         help="a database SEQUENCE: fast, not gapless (PostgreSQL, MariaDB, Oracle)",
     )
     kinds.add_argument(
         "--pooled",
         dest="impl",
         action="store_const",
-        const=PooledSequence,
+        const=PooledSequence.kind,
         help="blocks of values handed out from memory: fastest, not gapless",
     )
-    made.set_defaults(run=create, impl=TableSequence)
+    kinds.add_argument(
+        "--impl",
+        dest="impl",
+        metavar="KIND",
+        help="any implementation's kind: table, native, pooled, or one a package declares "
+        "in the mortar_seq.implementations entry-point group",
+    )
+    made.set_defaults(run=create, impl=TableSequence.kind)
 
     taking = commands.add_parser(
         "next", parents=options, help="take the next value(s), one per line"

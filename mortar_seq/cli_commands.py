@@ -23,7 +23,7 @@ from .pattern import identifier
 from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
 from .storage import counter_keys, load, stored_names
-from .strategies import TableSequence
+from .strategies import gapless, implementation, reaching
 from .template import Template
 
 # How many values a native, pooled or template ``next`` takes and commits at once: what
@@ -32,17 +32,18 @@ CHUNK = 100_000
 
 
 def create(engine: Engine, args: argparse.Namespace) -> None:
+    impl = implementation(args.impl)  # a kind: built in, or from an entry point
     with engine.begin() as connection:
         _refuse_other_kind(connection, args.name, template=args.pattern is not None)
         if args.pattern is None:
             register_sequence(
-                args.name, connection, args.impl, start=args.start, step=args.step, reset=args.reset
+                args.name, connection, impl, start=args.start, step=args.step, reset=args.reset
             )
             return
         if args.reset is not None:
             raise TemplateError("templates take no --reset")
         register_template(
-            args.name, args.pattern, connection, start=args.start, step=args.step, impl=args.impl
+            args.name, args.pattern, connection, start=args.start, step=args.step, impl=impl
         )
 
 
@@ -180,18 +181,18 @@ def _reached(connection: Connection, sequence: Sequence) -> int | None:
     ``last`` would always be empty here: the end of the last block reserved by anyone is
     what bounds the values handed out.
     """
-    return sequence.strategy.reached(connection, sequence.definition)
+    return reaching(sequence.strategy, "mortar-seq last").reached(connection, sequence.definition)
 
 
 def _last_identifier(connection: Connection, template: Template, key: str) -> str | None:
     counter = Definition(template.name, template.start, template.step, None, key)
-    value = template.strategy.reached(connection, counter)
+    value = reaching(template.strategy, "mortar-seq").reached(connection, counter)
     return None if value is None else identifier(key, value)
 
 
 def _contiguous(sequence: Sequence) -> bool:
     """A gapless sequence that never resets hands out any count as one range."""
-    return isinstance(sequence.strategy, TableSequence) and sequence.definition.reset is None
+    return gapless(sequence.strategy) and sequence.definition.reset is None
 
 
 def _chunks(count: int) -> abc.Iterator[int]:

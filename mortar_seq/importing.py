@@ -20,7 +20,7 @@ from .model import KEY_MAX
 from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
 from .storage import load
-from .strategies import PooledSequence, TableSequence, hold_counter
+from .strategies import counts_in_rows, hold_counter, reaching, restartable
 from .template import Template
 
 # invenio-sequencegenerator's counter placeholder (its COUNTER_REGEX, without the greed).
@@ -130,9 +130,11 @@ def _moves(
 ) -> bool:
     """Lock the counter as `next` does; tell whether it must move to *wanted*, refusing back."""
     strategy = entry.strategy
+    restartable(strategy, "an import")  # refused before anything moves
     found, reached = hold_counter(session, counter)  # a row-backed counter waits here
-    if not found or not isinstance(strategy, (TableSequence, PooledSequence)):
-        reached = strategy.reached(session, counter)  # a native one has no lock to take
+    if not found or not counts_in_rows(strategy):
+        # A native one has no lock to take.
+        reached = reaching(strategy, "an import").reached(session, counter)
     current = next_after(counter, reached)
     if current is not None and (wanted - current) * counter.step < 0:
         where = f" counter {counter.key!r}" if counter.key else ""

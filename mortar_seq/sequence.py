@@ -11,7 +11,7 @@ from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
 from .locking import waiting_at_most
 from .numbering import numbered_row, target
-from .strategies import SequenceStrategy
+from .strategies import SequenceStrategy, restartable
 
 
 def no_wait(nowait: bool) -> int | None:
@@ -77,8 +77,9 @@ class Sequence:
         """
         check_session(session)
         number = check_value(self.definition, value)
+        strategy = restartable(self.strategy, "restart")
         with waiting_at_most(session, no_wait(nowait), self.name):
-            self.strategy.restart(session, self.definition, number)
+            strategy.restart(session, self.definition, number)
 
     def restart_after(
         self, session: SessionLike, column: Any, *, where: Any = None, nowait: bool = False

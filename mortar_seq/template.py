@@ -27,7 +27,7 @@ from .pattern import Pattern, identifier
 from .sequence import no_wait
 from .side import side_engine
 from .storage import creates_apart, existing_keys, load
-from .strategies import SequenceStrategy
+from .strategies import SequenceStrategy, reaching, restartable
 
 _lock = threading.Lock()
 # Counters known to exist, per engine: their first use creates them, later uses need not.
@@ -129,10 +129,11 @@ class Template:
         check_session(session)
         counter = self._counter(session, keywords)
         number = check_value(counter, value)
+        strategy = restartable(self.strategy, "restart")
         with waiting_at_most(session, no_wait(nowait), self.name):
             self._create(session, counter, nowait=nowait)
             refuse_children(session, self, counter.key, "restart")
-            self.strategy.restart(session, counter, number)
+            strategy.restart(session, counter, number)
         _remember_counter(engine_of(session), self.name, counter.key)
 
     def restart_key(self, session: SessionLike, key: str, value: int, /) -> None:
@@ -143,8 +144,9 @@ class Template:
         """
         counter = self._definition(key)
         number = check_value(counter, value)
+        strategy = restartable(self.strategy, "an import")
         self._create(session, counter, nowait=False)
-        self.strategy.restart(session, counter, number)
+        strategy.restart(session, counter, number)
         _remember_counter(engine_of(session), self.name, key)
 
     def delete_counter(self, session: SessionLike, /, **keywords: object) -> bool:
@@ -245,7 +247,8 @@ class Template:
 
     def _issued(self, session: SessionLike, candidates: set[tuple[str, int]]) -> bool:
         for key in existing_keys(session, self.name, sorted({key for key, _ in candidates})):
-            reached = self.strategy.reached(session, self._definition(key))
+            found = reaching(self.strategy, "a parent template")
+            reached = found.reached(session, self._definition(key))
             if reached is None:
                 continue
             if any(self._between_start_and(reached, n) for each, n in candidates if each == key):
