@@ -125,15 +125,19 @@ def test_templates_walkthrough(tmp_path: Path, engine: Engine) -> None:
     assert "AF\ttable\tstart=1 step=1\tpattern={PL} > Audio File {counter:02d}" in ok(
         tmp_path, "list", url=url
     )
-    for args, message in [
-        (["next", "AF", "PL=2015: Playlist 9"], "is not an identifier issued by template 'PL'"),
-        (["next", "PL"], "needs the keyword 'year'"),
-        (["next", "PL", "year"], "expected KEY=VALUE, not 'year'"),
-        (["create", "bad", "{x}"], "must hold one {counter} placeholder; it has none"),
-        (["create", "bad", "{counter:zz}"], "invalid format for the counter"),
-        (["create", "bad", "{counter}", "--reset", "5"], "templates take no --reset"),
-        (["next", "nope", "a=1"], "no sequence named 'nope'"),
-    ]:
+    refusals = [
+        (["next", "AF", "PL=2015: Playlist 9"], "is not an identifier issued by template 'PL'")
+    ]
+    if engine.dialect.name == "sqlite":  # the same messages on every database: checked once
+        refusals += [
+            (["next", "PL"], "needs the keyword 'year'"),
+            (["next", "PL", "year"], "expected KEY=VALUE, not 'year'"),
+            (["create", "bad", "{x}"], "must hold one {counter} placeholder; it has none"),
+            (["create", "bad", "{counter:zz}"], "invalid format for the counter"),
+            (["create", "bad", "{counter}", "--reset", "5"], "templates take no --reset"),
+            (["next", "nope", "a=1"], "no sequence named 'nope'"),
+        ]
+    for args, message in refusals:
         assert message in fails(tmp_path, *args, url=url), args
     ok(tmp_path, "create", "plain", url=url)
     assert "it takes no KEY=VALUE" in fails(tmp_path, "next", "plain", "a=1", url=url)
