@@ -168,3 +168,18 @@ def counting(engine: Engine) -> Iterator[list[str]]:
 def has_row_locks(engine: Engine) -> bool:
     # No SQLAlchemy flag says so: SQLite's writers share one database-wide lock.
     return engine.dialect.name != "sqlite"
+
+
+def lock_wait_setting(connection: sa.Connection) -> Any:
+    """The connection's current lock-wait bound, as the database reports it."""
+    name = connection.dialect.name
+    if name == "postgresql":
+        return connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
+    if name == "sqlite":
+        return connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+    return connection.exec_driver_sql("SELECT @@SESSION.innodb_lock_wait_timeout").scalar_one()
+
+
+def connection_of(session: Session | sa.Connection) -> sa.Connection:
+    """The connection a Session or a Connection works on."""
+    return session if isinstance(session, sa.Connection) else session.connection()

@@ -33,7 +33,7 @@ from mortar_seq import (
 from mortar_seq import registry as registry_module
 from mortar_seq.model import Counter, StoredSequence
 
-from .conftest import Caller, fresh_registry, has_row_locks
+from .conftest import Caller, connection_of, fresh_registry, has_row_locks, lock_wait_setting
 from .databases import Database
 from .tables import marker
 
@@ -86,7 +86,7 @@ def test_template_nowait(database: Database, engine: Engine, kind: str, first_ca
         with fresh_registry():
             found = get_template("L", holder)
         with other_engine.connect() as probe:
-            setting = _lock_wait_setting(probe)
+            setting = lock_wait_setting(probe)
         session: Session | sa.Connection
         with Session(other_engine) as orm, other_engine.connect() as core:
             session = orm if kind == "session" else core
@@ -97,7 +97,7 @@ def test_template_nowait(database: Database, engine: Engine, kind: str, first_ca
             assert isinstance(raised.value.__cause__, sa.exc.DBAPIError)
             with _released_after(holder, 3), pytest.raises(SequenceLocked):
                 found.next_many(session, 2, nowait=True, k="a")
-            assert _lock_wait_setting(_connection(session)) == setting
+            assert lock_wait_setting(connection_of(session)) == setting
             if has_row_locks(engine):  # SQLite: any write waits for the holder's write lock
                 assert found.next(session, nowait=True, k="b") == "b-1"
                 session.execute(marker.insert().values(note="after"))
@@ -108,19 +108,6 @@ def test_template_nowait(database: Database, engine: Engine, kind: str, first_ca
     finally:
         holder.close()
         other_engine.dispose()
-
-
-def _connection(session: Session | sa.Connection) -> sa.Connection:
-    return session if isinstance(session, sa.Connection) else session.connection()
-
-
-def _lock_wait_setting(connection: sa.Connection) -> Any:
-    name = connection.dialect.name
-    if name == "postgresql":
-        return connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
-    if name == "sqlite":
-        return connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-    return connection.exec_driver_sql("SELECT @@SESSION.innodb_lock_wait_timeout").scalar_one()
 
 
 # 2. Misuse gets a TypeError saying what to pass instead.

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +24,7 @@ from mortar_seq import (
 )
 from mortar_seq import registry as registry_module
 
-from .conftest import has_row_locks
+from .conftest import connection_of, has_row_locks, lock_wait_setting
 from .tables import marker
 
 KINDS = ["session", "connection"]
@@ -47,19 +46,6 @@ def _markers(engine: Engine) -> list[str]:
         return list(connection.execute(sa.select(marker.c.note)).scalars())
 
 
-def _lock_wait_setting(connection: sa.Connection) -> Any:
-    name = connection.dialect.name
-    if name == "postgresql":
-        return connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
-    if name == "sqlite":
-        return connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-    return connection.exec_driver_sql("SELECT @@SESSION.innodb_lock_wait_timeout").scalar_one()
-
-
-def _connection(session: Session | sa.Connection) -> sa.Connection:
-    return session if isinstance(session, sa.Connection) else session.connection()
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_never_commits_or_rolls_back(engine: Engine, kind: str) -> None:
     with engine.begin() as connection:
@@ -69,7 +55,7 @@ def test_never_commits_or_rolls_back(engine: Engine, kind: str) -> None:
         sa.event.listen(engine, event, lambda conn, event=event: ended.append((event, conn)))
     with opened(engine, kind) as session:
         session.execute(marker.insert().values(note="mine"))
-        mine = _connection(session)
+        mine = connection_of(session)
         assert invoice.next(session) == 1
         assert invoice.next_many(session, 2) == range(2, 4)
         assert get_next_value(session, "new") == 1
@@ -173,7 +159,7 @@ def test_nowait_raises_at_once(engine: Engine, kind: str, first_call: bool) -> N
     holder = _holding(engine, "invoice")
     registry_module.registry = registry_module.Registry()  # nothing known, as in another process
     with opened(engine, kind) as session:
-        setting = _lock_wait_setting(_connection(session))
+        setting = lock_wait_setting(connection_of(session))
         started = time.monotonic()
         with pytest.raises(SequenceLocked, match="'invoice' is locked") as raised:
             get_next_value(session, "invoice", nowait=True)
@@ -181,7 +167,7 @@ def test_nowait_raises_at_once(engine: Engine, kind: str, first_call: bool) -> N
         assert isinstance(raised.value.__cause__, sa.exc.DBAPIError)
         with pytest.raises(SequenceLocked):
             get_next_values(session, 3, "invoice", nowait=True)
-        assert _lock_wait_setting(_connection(session)) == setting
+        assert lock_wait_setting(connection_of(session)) == setting
         # The caller's transaction is still usable and commits. On SQLite a write would wait
         # for the holder, whose COMMIT in turn waits for this transaction to end.
         assert session.execute(sa.select(sa.func.count()).select_from(marker)).scalar() == 0
