@@ -25,7 +25,7 @@ _STATEMENTS_KEPT = 512  # per table, set of columns and counter shape
 class Defaults:
     """The Python-side defaults an INSERT ... SELECT must be given: scalars and SQL."""
 
-    values: dict[str, Any]  # scalars, bound like the row's own values
+    values: dict[str, Any]  # scalars, bound like the row's own values (shared: never changed)
     expressions: tuple[tuple[str, Any], ...]  # SQL expressions and sequences, rendered
 
 
@@ -60,22 +60,7 @@ class Target:
         """The Python-side defaults of the columns left out of *keys*, for an INSERT ... SELECT
         (which SQLAlchemy fills only once per statement); None where one is a function that
         must run per row (the INSERT then goes apart, as SQLAlchemy runs it)."""
-        given = {*keys, self.column}
-        values: dict[str, Any] = {}
-        expressions: dict[str, Any] = {}
-        for column in self.table.c:
-            default = column.default
-            if column.key in given or default is None:
-                continue
-            if default.is_callable:
-                return None
-            if default.is_scalar:
-                values[column.key] = cast(Any, default).arg
-            elif default.is_sequence:
-                expressions[column.key] = cast(Any, default).next_value()
-            elif default.is_clause_element:
-                expressions[column.key] = cast(Any, default).arg
-        return Defaults(values, tuple(expressions.items()))
+        return _defaults(self, frozenset(keys))
 
     def _key(self, name: str) -> str:
         if self.mapper is not None and name in self.mapper.column_attrs:
@@ -113,6 +98,16 @@ def target(table: object, column: object) -> Target:
     """Return the `Target` for a `Table` or a mapped class and the name of its numbered column."""
     if not isinstance(column, str):
         raise TypeError(f"column must be a column name, not {column!r}")
+    try:
+        return _target(table, column)
+    except TypeError:
+        if isinstance(table, abc.Hashable):
+            raise
+        raise TypeError(f"table must be a Table or a mapped class, not {table!r}") from None
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)  # found once per table (or class) and column
+def _target(table: object, column: str) -> Target:
     if isinstance(table, sa.Table):
         if column not in table.c:
             raise TypeError(f"{table.name!r} has no column {column!r}")
@@ -122,6 +117,26 @@ def target(table: object, column: object) -> Target:
         raise TypeError(f"table must be a Table or a mapped class, not {table!r}")
     found = Target(mapper.local_table, column, mapper)
     return Target(found.table, found._key(column), mapper)
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _defaults(into: Target, keys: frozenset[str]) -> Defaults | None:
+    given = {*keys, into.column}
+    values: dict[str, Any] = {}
+    expressions: dict[str, Any] = {}
+    for column in into.table.c:
+        default = column.default
+        if column.key in given or default is None:
+            continue
+        if default.is_callable:
+            return None
+        if default.is_scalar:
+            values[column.key] = cast(Any, default).arg
+        elif default.is_sequence:
+            expressions[column.key] = cast(Any, default).next_value()
+        elif default.is_clause_element:
+            expressions[column.key] = cast(Any, default).arg
+    return Defaults(values, tuple(expressions.items()))
 
 
 @lru_cache(maxsize=_STATEMENTS_KEPT)

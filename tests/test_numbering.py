@@ -190,6 +190,8 @@ def test_misuse_says_what_to_pass(rows: Engine) -> None:
             seq.insert(connection, invoices, {"number": 3}, column="number")
         with pytest.raises(TypeError, match="Table or a mapped class"):
             seq.insert(connection, "test_numbered_invoice", {}, column="number")
+        with pytest.raises(TypeError, match=r"Table or a mapped class, not \{\}"):
+            seq.insert(connection, {}, {}, column="number")  # unhashable: not a cache's error
         with pytest.raises(TypeError, match="same columns"):
             seq.insert_many(connection, invoices, [{"company": "A"}, {}], column="number")
 
