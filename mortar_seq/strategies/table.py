@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
@@ -56,32 +56,19 @@ class TableSequence:
         create_missing(session, Counter, _counter_row(definition), nowait=nowait)
 
     def next(self, session: SessionLike, definition: Definition) -> int:
-        return self.next_many(session, definition, 1)[0]
+        # The hot path: one value, whose statement and numbers depend on the definition only.
+        shape, parameters = _taking_one(definition)
+        last = _move(session, shape, parameters)
+        if last is None:
+            raise self._refusal(session, definition, 1)
+        return last  # the one value handed out
 
     def next_many(self, session: SessionLike, definition: Definition, count: int) -> Sequence[int]:
-        last = self._move(session, definition, count)
+        plan = advance(definition, count)
+        last = _move(session, _shape(plan, definition.step), _parameters(definition, plan))
         if last is None:
             raise self._refusal(session, definition, count)
         return handed_out(definition, last, count)
-
-    def _move(self, session: SessionLike, definition: Definition, count: int) -> int | None:
-        """Move the counter by *count* values; return its new value, None if it did not move."""
-        plan = advance(definition, count)
-        shape, parameters = _shape(plan, definition.step), _parameters(definition, plan)
-        dialect = dialect_of(session)
-        if dialect.update_returning:
-            # One round trip: UPDATE ... RETURNING.
-            returned = _write(session, shape, "returning", parameters)
-            return cast("int | None", returned.scalar_one_or_none())
-        if remembers_written_value(dialect):
-            # One round trip: UPDATE ... SET value = LAST_INSERT_ID(...) (MariaDB); the
-            # driver reports the value as lastrowid, and rowcount whether the row moved.
-            moved = _write(session, shape, "remembering", parameters)
-            return remembered_value(moved.lastrowid) if moved.rowcount else None
-        if not _write(session, shape, "plain", parameters).rowcount:
-            return None
-        # Neither: the row is ours now, read what we wrote.
-        return cast("int", _read(session, _CURRENT, _which(definition)).scalar_one())
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         current = _read(session, _CURRENT, _which(definition))
@@ -120,14 +107,13 @@ class TableSequence:
             number = self.next(session, definition)
             into.insert(session, [row], [number])
             return number
-        plan = advance(definition, 1)
+        shape, taking = _taking_one(definition)
         filled = {**defaults.values, **row}
         keys = tuple(filled)
-        bump = _bump(_shape(plan, definition.step), "returning", False)
-        statement = insert_numbered_by(bump, into, keys)
+        statement = insert_numbered_by(_bump(shape, "returning", False), into, keys)
         if observed(session):
             statement = seen(statement)
-        parameters = {**_parameters(definition, plan), **row_parameters(filled, keys)}
+        parameters = {**taking, **row_parameters(filled, keys)}
         number = into.execute(session, statement, parameters).scalar_one_or_none()
         if number is None:
             raise self._refusal(session, definition, 1)
@@ -207,6 +193,33 @@ def _parameters(definition: Definition, plan: Advance) -> dict[str, Any]:
     if plan.limit is not None:
         parameters["mortar_limit"] = plan.limit
     return parameters
+
+
+@lru_cache(maxsize=4096)  # a counter in use each: as many as a process keeps of templates'
+def _taking_one(definition: Definition) -> tuple[_Shape, dict[str, Any]]:
+    """The shape and parameters of taking one value (shared: never changed)."""
+    plan = advance(definition, 1)
+    return _shape(plan, definition.step), _parameters(definition, plan)
+
+
+def _move(session: SessionLike, shape: _Shape, parameters: dict[str, Any]) -> int | None:
+    """Move a counter as *shape* and *parameters* say; return its new value, None if it did
+    not move (no such row, or it would leave 64 bits)."""
+    dialect = dialect_of(session)
+    if dialect.update_returning:
+        # One round trip: UPDATE ... RETURNING.
+        returned = _write(session, shape, "returning", parameters)
+        return cast("int | None", returned.scalar_one_or_none())
+    if remembers_written_value(dialect):
+        # One round trip: UPDATE ... SET value = LAST_INSERT_ID(...) (MariaDB); the
+        # driver reports the value as lastrowid, and rowcount whether the row moved.
+        moved = _write(session, shape, "remembering", parameters)
+        return remembered_value(moved.lastrowid) if moved.rowcount else None
+    if not _write(session, shape, "plain", parameters).rowcount:
+        return None
+    # Neither: the row is ours now, read what we wrote.
+    which = {"mortar_name": parameters["mortar_name"], "mortar_key": parameters["mortar_key"]}
+    return cast("int", _read(session, _CURRENT, which).scalar_one())
 
 
 def _write(session: SessionLike, shape: _Shape, form: str, parameters: dict[str, Any]) -> Any:
