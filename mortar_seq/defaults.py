@@ -30,7 +30,7 @@ def column_default(name: str, **keywords: object) -> abc.Callable[[Any], object]
         found = _resolve(name, connection)
         if isinstance(found, Template):
             return found.next(connection, **{**row_keywords(context), **keywords})
-        return numbered_row(context, default, found.next_many)
+        return numbered_row(context, default, found.next, found.next_many)
 
     return default
 

@@ -236,16 +236,18 @@ _batches: WeakKeyDictionary[Any, dict[object, abc.Iterator[Any]]] = WeakKeyDicti
 def numbered_row(
     context: Any,
     owner: object,
+    take_one: abc.Callable[[Connection], Any],
     take: abc.Callable[[Connection, int], abc.Sequence[Any]],
 ) -> Any:
-    """Return the number of the row *context* is inserting, from *take(connection, count)*.
+    """Return the number of the row *context* is inserting: *take_one(connection)* for a
+    single row, else from *take(connection, count)*.
 
     An INSERT of many rows (a bulk flush) takes all its numbers in one call, handed out
     in the order of its rows.
     """
     rows = len(getattr(context, "compiled_parameters", None) or ()) or 1
     if rows == 1:
-        return take(context.connection, 1)[0]
+        return take_one(context.connection)
     with _lock:
         batch = _batches.setdefault(context, {}).get(owner)
     if batch is None:

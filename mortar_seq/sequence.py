@@ -168,6 +168,6 @@ class Sequence:
         """
 
         def default(context: Any) -> int:
-            return int(numbered_row(context, default, self.next_many))
+            return int(numbered_row(context, default, self.next, self.next_many))
 
         return default
