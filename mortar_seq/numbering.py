@@ -10,15 +10,13 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from .binding import SessionLike
 from .model import Counter
 
-_STATEMENTS_KEPT = 512  # per table, set of columns and counter shape
+_STATEMENTS_KEPT = 512  # per table and set of columns
 
 
 @dataclass(frozen=True)
@@ -147,88 +145,6 @@ def _defaults(into: Target, keys: frozenset[str]) -> Defaults | None:
 @lru_cache(maxsize=_STATEMENTS_KEPT)
 def _insert(table: sa.Table) -> Any:
     return sa.insert(table)
-
-
-@lru_cache(maxsize=_STATEMENTS_KEPT)
-def insert_numbered_by(bump: Any, into: Target, keys: tuple[str, ...]) -> Any:
-    """INSERT one row whose number comes from *bump* (an UPDATE ... RETURNING value), in one
-    statement: ``WITH taken AS (UPDATE ...) INSERT INTO t (..., column) SELECT ..., value
-    FROM taken RETURNING column``. No counter row moved: no row inserted, nothing returned.
-
-    The row's values are bound as ``mortar_row_0``, ``mortar_row_1``, ... in *keys* order.
-    """
-    taken = bump.cte("mortar_taken")
-    table = into.table
-    values = [
-        sa.bindparam(f"mortar_row_{i}", type_=table.c[key].type) for i, key in enumerate(keys)
-    ]
-    expressions = expressions_for(into, keys)
-    chosen = sa.select(*values, *[expression for _, expression in expressions], taken.c.value)
-    names = [*keys, *[key for key, _ in expressions], into.column]
-    insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
-    return insert.returning(table.c[into.column].label("value"))
-
-
-@lru_cache(maxsize=_STATEMENTS_KEPT)
-def expressions_for(into: Target, keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    """The SQL-expression defaults of the columns left out of *keys*: its defaults must
-    already have been checked (`Target.defaults`)."""
-    defaults = into.defaults(keys)
-    return () if defaults is None else defaults.expressions
-
-
-def row_parameters(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {f"mortar_row_{i}": row[key] for i, key in enumerate(keys)}
-
-
-def insert_many_numbered_by(
-    bump: Any,
-    into: Target,
-    keys: tuple[str, ...],
-    number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
-) -> Any:
-    """INSERT rows numbered from *bump* in one statement, returning the counter's new value.
-
-    ``WITH taken AS (UPDATE ...), inserted AS (INSERT INTO t (..., column) SELECT ...,
-    number(value, back) FROM unnest(:back, :c0, ...) AS rows JOIN taken ORDER BY back DESC)
-    SELECT value FROM taken``, where *back* counts the rows after each one: the last row has
-    0. The rows come as one array per column (`many_rows_parameters`), so the statement is
-    the same for any number of rows and compiled once. No counter row moved: no row
-    inserted, nothing returned.
-    """
-    table = into.table
-    columns = [
-        sa.column("mortar_back", sa.BigInteger),
-        *[sa.column(f"mortar_c{i}", table.c[key].type) for i, key in enumerate(keys)],
-    ]
-    arrays = [
-        sa.cast(sa.bindparam(column.name, type_=ARRAY(column.type)), ARRAY(column.type))
-        for column in columns
-    ]
-    listed = sa.func.unnest(*arrays).table_valued(*columns, name="mortar_rows").render_derived()
-    taken = bump.cte("mortar_taken")
-    back = listed.c.mortar_back
-    expressions = expressions_for(into, keys)
-    chosen = (
-        sa.select(
-            *list(listed.c)[1:],
-            *[expression for _, expression in expressions],
-            number(taken.c.value, back),
-        )
-        .select_from(listed.join(taken, sa.true()))
-        .order_by(back.desc())
-    )
-    names = [*keys, *[key for key, _ in expressions], into.column]
-    insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
-    return sa.select(taken.c.value).add_cte(insert.cte("mortar_inserted"))
-
-
-def many_rows_parameters(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The parameters of `insert_many_numbered_by`: one array per column, in row order."""
-    parameters: dict[str, Any] = {"mortar_back": list(range(len(rows) - 1, -1, -1))}
-    for i, key in enumerate(keys):
-        parameters[f"mortar_c{i}"] = [row[key] for row in rows]
-    return parameters
 
 
 # -- column defaults: numbers taken at flush, in the flush's transaction -------------------

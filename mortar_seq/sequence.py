@@ -137,7 +137,10 @@ class Sequence:
         """Insert *rows* of *table*, numbered in list order; return their numbers.
 
         As `insert`, for many rows: one statement on PostgreSQL however many rows, at most
-        two elsewhere. Every row names the same columns.
+        two elsewhere. Every row names the same columns. On PostgreSQL the rows travel as
+        one array per column; columns of other types than numbers, text, dates and times,
+        booleans, bytes, UUIDs and JSON (arrays, types bound through SQL such as
+        geometries), or with a Python function as default, take two statements instead.
 
         .. versionadded:: 0.1
         """

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import enum
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 import transaction
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from zope.sqlalchemy import register as join_zope
@@ -320,3 +325,97 @@ def test_64_bit_edges(
     if "reset" not in settings and abs(expected[-1]) >= 2**63 - 1:
         with rows.begin() as connection, pytest.raises(SequenceExhausted):
             seq.next(connection)
+
+
+class Lowered(sa.TypeDecorator[str]):
+    """Bound through SQL: the database lowers the text."""
+
+    impl = sa.String(20)
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return sa.func.lower(bindvalue)
+
+
+class Color(enum.Enum):
+    red = "red"
+    blue = "blue"
+
+
+def _typed_columns(dialect: str) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("number", sa.BigInteger),
+        sa.Column("amount", sa.Numeric(12, 2)),
+        sa.Column("ratio", sa.Double),
+        sa.Column("at", sa.DateTime(timezone=True)),
+        sa.Column("day", sa.Date),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("blob", sa.LargeBinary),
+        sa.Column("color", sa.Enum(Color, name="test_numbered_color")),
+        sa.Column("doc", sa.JSON),
+        sa.Column("uid", sa.Uuid),
+        sa.Column("span", sa.Interval),
+        sa.Column("code", Lowered),
+    ]
+    if dialect == "postgresql":
+        columns += [sa.Column("tags", ARRAY(sa.String)), sa.Column("binary_doc", JSONB)]
+    return columns
+
+
+def _typed_rows(dialect: str) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(3):
+        row = {
+            "amount": decimal.Decimal(f"{i}.25"),
+            "ratio": i / 4,
+            "at": dt.datetime(2026, 1, i + 1, 12, tzinfo=dt.UTC),
+            "day": dt.date(2026, 1, i + 1),
+            "flag": bool(i % 2),
+            "blob": bytes([i, 0, 255]),
+            "color": Color.blue,
+            "doc": {"only": i},  # one key each: a 2-D array of keys if taken apart
+            "uid": uuid.UUID(int=i + 1),
+            "span": dt.timedelta(hours=i),
+            "code": f"ABC{i}",
+        }
+        if dialect == "postgresql":
+            row["tags"] = [f"t{i}", "x"]
+            row["binary_doc"] = [i, [i]]
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("types", ["arrays", "all"])
+def test_insert_many_keeps_every_column_type(engine: Engine, types: str) -> None:
+    """Many rows in one statement pass each column as an array: values that are lists or
+    dicts stay whole, types bound through SQL keep it, and the rest take two statements."""
+    dialect = engine.dialect.name
+    table = sa.Table("test_numbered_types", sa.MetaData(), *_typed_columns(dialect))
+    rows = _typed_rows(dialect)
+    if types == "arrays":  # types that travel as arrays: one statement on PostgreSQL
+        rows = [{k: v for k, v in row.items() if k not in {"code", "tags"}} for row in rows]
+    table.create(engine)
+    try:
+        with engine.begin() as connection:
+            seq = register_sequence("typed", connection)
+        with engine.begin() as connection, counting(engine) as sent:
+            numbers = seq.insert_many(connection, table, rows, column="number")
+            if types == "arrays" and modifies_in_cte(engine.dialect):
+                assert len(sent) == 1, sent
+            one = seq.insert(connection, table, rows[0], column="number")
+        with engine.connect() as connection:
+            stored = connection.execute(sa.select(table).order_by(table.c.id)).mappings().all()
+        assert [row["number"] for row in stored] == [*numbers, one] == [1, 2, 3, 4]
+        for got, sent_row in zip(stored, [*rows, rows[0]], strict=True):
+            expected = dict(sent_row)
+            if "code" in expected:
+                expected["code"] = expected["code"].lower()
+            if got["at"].tzinfo is None:  # MariaDB and SQLite keep no zone
+                expected["at"] = expected["at"].replace(tzinfo=None)
+            assert {key: got[key] for key in expected} == expected
+    finally:
+        table.drop(engine)
+        if dialect == "postgresql":
+            with engine.begin() as connection:
+                connection.execute(sa.text("DROP TYPE IF EXISTS test_numbered_color"))

@@ -23,15 +23,14 @@ from ..dialects import (
 )
 from ..errors import SequenceConfigError, SequenceExhausted, UnknownSequence
 from ..model import Counter
-from ..numbering import (
-    Target,
+from ..numbered_statements import (
     insert_many_numbered_by,
     insert_numbered_by,
     many_rows_parameters,
-    observed,
     row_parameters,
-    seen,
+    travel_as_arrays,
 )
+from ..numbering import Target, observed, seen
 from ..storage import create_missing
 
 
@@ -127,24 +126,34 @@ class TableSequence:
 
         One statement where the database updates inside WITH (PostgreSQL), else two: also
         where a column left out has a Python function as its default (it must run per row),
-        and on a Session with ORM hooks (zope.sqlalchemy), which see the counter's write.
+        where a column's type cannot be passed as an array of one value per row (arrays,
+        types bound through SQL: `travel_as_arrays`), and on a Session with ORM hooks
+        (zope.sqlalchemy), which see the counter's write.
         """
         count = len(rows)
         defaults = into.defaults(rows[0])
         if defaults is None or observed(session) or not modifies_in_cte(dialect_of(session)):
-            numbers = self.next_many(session, definition, count)
-            into.insert(session, rows, numbers)
-            return numbers
+            return self._insert_apart(session, definition, into, rows)
+        keys = tuple({**defaults.values, **rows[0]})
+        if not travel_as_arrays(into, keys):
+            return self._insert_apart(session, definition, into, rows)
+        filled = [{**defaults.values, **row} for row in rows]
         plan = advance(definition, count)
         bump = _bump(_shape(plan, definition.step), "returning", False)
-        filled = [{**defaults.values, **row} for row in rows]
-        keys = tuple(filled[0])
         statement = insert_many_numbered_by(bump, into, keys, _numbering(definition))
         parameters = {**_parameters(definition, plan), **many_rows_parameters(filled, keys)}
         last = into.execute(session, statement, parameters).scalar_one_or_none()
         if last is None:
             raise self._refusal(session, definition, count)
         return handed_out(definition, last, count)
+
+    def _insert_apart(
+        self, session: SessionLike, definition: Definition, into: Target, rows: list[dict[str, Any]]
+    ) -> Sequence[int]:
+        """Take the rows' numbers, then insert them: two statements."""
+        numbers = self.next_many(session, definition, len(rows))
+        into.insert(session, rows, numbers)
+        return numbers
 
 
 # Statements are built once per shape (which clauses a call needs), with the name, key and

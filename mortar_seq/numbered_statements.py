@@ -1,0 +1,143 @@
+"""The statements that number rows in one round trip: an INSERT ... SELECT from the counter's
+UPDATE inside WITH (PostgreSQL), for one row or for many passed as one array per column."""
+
+from __future__ import annotations
+
+import collections.abc as abc
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from .numbering import Target
+
+_STATEMENTS_KEPT = 512  # per table, set of columns and counter shape
+
+# Column types whose values travel safely as elements of a one-dimensional array, one per
+# row: each value is bound on its own (dimensions=1), so a JSON list or dict stays one
+# element. Others (arrays, types rendered through SQL such as geometries, types this list
+# does not know) are inserted by a statement of their own, row by row as SQLAlchemy does.
+_ARRAY_ELEMENTS = (
+    sa.Integer,
+    sa.Numeric,
+    sa.Float,
+    sa.String,
+    sa.Boolean,
+    sa.Date,
+    sa.DateTime,
+    sa.Time,
+    sa.Interval,
+    sa.LargeBinary,
+    sa.Uuid,
+    sa.JSON,
+)
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def insert_numbered_by(bump: Any, into: Target, keys: tuple[str, ...]) -> Any:
+    """INSERT one row whose number comes from *bump* (an UPDATE ... RETURNING value), in one
+    statement: ``WITH taken AS (UPDATE ...) INSERT INTO t (..., column) SELECT ..., value
+    FROM taken RETURNING column``. No counter row moved: no row inserted, nothing returned.
+
+    The row's values are bound as ``mortar_row_0``, ``mortar_row_1``, ... in *keys* order.
+    """
+    taken = bump.cte("mortar_taken")
+    table = into.table
+    values = [
+        sa.bindparam(f"mortar_row_{i}", type_=table.c[key].type) for i, key in enumerate(keys)
+    ]
+    expressions = expressions_for(into, keys)
+    chosen = sa.select(*values, *[expression for _, expression in expressions], taken.c.value)
+    names = [*keys, *[key for key, _ in expressions], into.column]
+    insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
+    return insert.returning(table.c[into.column].label("value"))
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def expressions_for(into: Target, keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """The SQL-expression defaults of the columns left out of *keys*: its defaults must
+    already have been checked (`Target.defaults`)."""
+    defaults = into.defaults(keys)
+    return () if defaults is None else defaults.expressions
+
+
+def row_parameters(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {f"mortar_row_{i}": row[key] for i, key in enumerate(keys)}
+
+
+def insert_many_numbered_by(
+    bump: Any,
+    into: Target,
+    keys: tuple[str, ...],
+    number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
+) -> Any:
+    """INSERT rows numbered from *bump* in one statement, returning the counter's new value.
+
+    ``WITH taken AS (UPDATE ...), inserted AS (INSERT INTO t (..., column) SELECT ...,
+    number(value, back) FROM unnest(:back, :c0, ...) AS rows JOIN taken ORDER BY back DESC)
+    SELECT value FROM taken``, where *back* counts the rows after each one: the last row has
+    0. The rows come as one array per column (`many_rows_parameters`), so the statement is
+    the same for any number of rows and compiled once. No counter row moved: no row
+    inserted, nothing returned.
+    """
+    table = into.table
+    columns = [
+        sa.column("mortar_back", sa.BigInteger),
+        *[sa.column(f"mortar_c{i}", table.c[key].type) for i, key in enumerate(keys)],
+    ]
+    arrays = [
+        sa.cast(sa.bindparam(column.name, type_=_array_of(column.type)), _array_of(column.type))
+        for column in columns
+    ]
+    listed = sa.func.unnest(*arrays).table_valued(*columns, name="mortar_rows").render_derived()
+    taken = bump.cte("mortar_taken")
+    back = listed.c.mortar_back
+    expressions = expressions_for(into, keys)
+    chosen = (
+        sa.select(
+            *list(listed.c)[1:],
+            *[expression for _, expression in expressions],
+            number(taken.c.value, back),
+        )
+        .select_from(listed.join(taken, sa.true()))
+        .order_by(back.desc())
+    )
+    names = [*keys, *[key for key, _ in expressions], into.column]
+    insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
+    return sa.select(taken.c.value).add_cte(insert.cte("mortar_inserted"))
+
+
+def many_rows_parameters(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The parameters of `insert_many_numbered_by`: one array per column, in row order."""
+    parameters: dict[str, Any] = {"mortar_back": list(range(len(rows) - 1, -1, -1))}
+    for i, key in enumerate(keys):
+        parameters[f"mortar_c{i}"] = [row[key] for row in rows]
+    return parameters
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def travel_as_arrays(into: Target, keys: tuple[str, ...]) -> bool:
+    """Tell whether the columns *keys* of *into* can be passed as one array each
+    (`insert_many_numbered_by`)."""
+    return all(_array_element(into.table.c[key].type) for key in keys)
+
+
+def _array_element(type_: TypeEngine[Any]) -> bool:
+    while True:
+        if getattr(type_, "_variant_mapping", None):
+            return False  # with_variant(): which type PostgreSQL gets is not this one
+        if type(type_).bind_expression not in (TypeEngine.bind_expression, _DECORATED):
+            return False  # rendered through SQL, which an array's elements would skip
+        if not isinstance(type_, TypeDecorator):
+            return isinstance(type_, _ARRAY_ELEMENTS) and not isinstance(type_, sa.ARRAY)
+        type_ = type_.impl_instance
+
+
+_DECORATED = TypeDecorator.bind_expression  # a decorator's own, which defers to its impl
+
+
+def _array_of(type_: TypeEngine[Any]) -> ARRAY[Any]:
+    return ARRAY(type_, dimensions=1)
