@@ -6,16 +6,18 @@
 The "invoices" scenarios time one unit of work, a transaction that numbers an invoice row
 and commits, for each contender: django-sequences itself (Django configured in this
 process against the same database: ``transaction.atomic(): get_next_value();
-Invoice.objects.create()``), the hand-written SQLAlchemy floor (UPDATE ... RETURNING, then
-INSERT) on a Session and on a Connection, the raw driver replaying that floor's two
-statements, and the library's ``next()`` + INSERT, ``seq.insert`` and ``seq.default``.
+Invoice.objects.create()``), the hand-written SQLAlchemy floor (one Core statement per
+value: UPDATE ... RETURNING, or ``LAST_INSERT_ID(expr)`` on MariaDB; then the INSERT) on a
+Session and on a Connection, the raw driver replaying that floor's two statements, and
+the library's ``next()`` + INSERT, ``seq.insert`` and ``seq.default``.
 
 Each backend gets a fresh database (as in the tests; the same URL variables apply). Every
 contender runs in the same process, interleaved (in an order rotated each repetition),
 over several repetitions; the table shows values per second (median, min and max) and
 the library's ratio to its reference: the median of the ratios within each repetition,
-where the two ran back to back. Raw-driver contenders replay the very statements the library sent,
-recorded from SQLAlchemy's cursor events, through psycopg, PyMySQL or sqlite3.
+where the two ran back to back. Raw-driver contenders replay statements recorded from
+SQLAlchemy's cursor events (the library's in the sequences scenarios, the floor's in the
+invoices ones) through psycopg, PyMySQL or sqlite3.
 """
 
 from __future__ import annotations
