@@ -72,12 +72,7 @@ class Target:
         if isinstance(session, Connection):
             return session.execute(statement, parameters)
         bound = {"mapper": self.mapper} if self.mapper is not None else {"clause": statement}
-        if observed(session):
-            return session.execute(statement, parameters, bind_arguments=bound)
-        # Where Session.execute would run it, without its per-call work.
-        return (
-            cast(Session, session).connection(bind_arguments=bound).execute(statement, parameters)
-        )
+        return session.execute(statement, parameters, bind_arguments=bound)
 
     def insert(
         self, session: SessionLike, rows: list[dict[str, Any]], numbers: abc.Iterable[Any]

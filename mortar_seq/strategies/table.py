@@ -9,7 +9,6 @@ from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Dialect
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..arithmetic import Advance, advance, cycle_length, handed_out
@@ -215,47 +214,28 @@ def _taking_one(definition: Definition) -> tuple[_Shape, dict[str, Any]]:
 def _move(session: SessionLike, shape: _Shape, parameters: dict[str, Any]) -> int | None:
     """Move a counter as *shape* and *parameters* say; return its new value, None if it did
     not move (no such row, or it would leave 64 bits)."""
-    connection = _direct(session)
-    dialect = connection.dialect if connection is not None else dialect_of(session)
+    dialect = dialect_of(session)
     if dialect.update_returning:
         # One round trip: UPDATE ... RETURNING.
-        returned = _write(session, connection, shape, "returning", parameters)
+        returned = _write(session, shape, "returning", parameters)
         return cast("int | None", returned.scalar_one_or_none())
     if remembers_written_value(dialect):
         # One round trip: UPDATE ... SET value = LAST_INSERT_ID(...) (MariaDB); the
         # driver reports the value as lastrowid, and rowcount whether the row moved.
-        moved = _write(session, connection, shape, "remembering", parameters)
+        moved = _write(session, shape, "remembering", parameters)
         return remembered_value(moved.lastrowid) if moved.rowcount else None
-    if not _write(session, connection, shape, "plain", parameters).rowcount:
+    if not _write(session, shape, "plain", parameters).rowcount:
         return None
     # Neither: the row is ours now, read what we wrote.
     which = {"mortar_name": parameters["mortar_name"], "mortar_key": parameters["mortar_key"]}
     return cast("int", _read(session, _CURRENT, which).scalar_one())
 
 
-def _direct(session: SessionLike) -> Connection | None:
-    """The connection a Core statement on the counters can run on directly, in the caller's
-    transaction: a Connection itself, or a Session's connection for the counters' table
-    (the one Session.execute would use, without its per-call work); None for a Session
-    whose ORM hooks (zope.sqlalchemy) must see the write."""
+def _write(session: SessionLike, shape: _Shape, form: str, parameters: dict[str, Any]) -> Any:
     if isinstance(session, Connection):
-        return session
-    if observed(session):
-        return None
-    return cast(Session, session).connection(bind_arguments=_ON_COUNTERS)
-
-
-def _write(
-    session: SessionLike,
-    connection: Connection | None,
-    shape: _Shape,
-    form: str,
-    parameters: dict[str, Any],
-) -> Any:
-    if connection is not None:
-        return connection.execute(_bump(shape, form, False), parameters)
-    statement = _bump(shape, form, True)
-    return cast(Session, session).execute(statement, parameters, bind_arguments=_ON_COUNTERS)
+        return session.execute(_bump(shape, form, False), parameters)
+    statement = _bump(shape, form, observed(session))
+    return session.execute(statement, parameters, bind_arguments=_ON_COUNTERS)
 
 
 def _read(session: SessionLike, statement: Any, parameters: dict[str, Any]) -> Any:
