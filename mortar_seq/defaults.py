@@ -6,9 +6,9 @@ import collections.abc as abc
 from typing import Any
 
 from . import registry as registry_module
+from .at_flush import numbered_row, refuse_from_select, row_keywords
 from .definition import check_name
-from .errors import UnknownSequence
-from .numbering import numbered_row, row_keywords
+from .errors import SequenceConfigError, UnknownSequence
 from .sequence import Sequence
 from .template import Template
 
@@ -29,7 +29,13 @@ def column_default(name: str, **keywords: object) -> abc.Callable[[Any], object]
         connection = context.connection
         found = _resolve(name, connection)
         if isinstance(found, Template):
+            refuse_from_select(context)
             return found.next(connection, **{**row_keywords(context), **keywords})
+        if keywords:
+            raise SequenceConfigError(
+                f"column_default({name!r}, ...) gives keywords, but {name!r} is a sequence: "
+                "only templates take keywords"
+            )
         return numbered_row(context, default, found.next, found.next_many)
 
     return default

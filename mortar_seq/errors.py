@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DontWrapMixin
 
-class SequenceError(Exception):
-    """Base of every error raised by mortar_seq itself (bad input, configuration, contention)."""
+
+class SequenceError(DontWrapMixin, Exception):
+    """Base of every error raised by mortar_seq itself (bad input, configuration, contention).
+
+    Raised inside a flush (by a column default), it reaches the caller as itself, not
+    wrapped in SQLAlchemy's ``StatementError``.
+    """
 
 
 class UnknownSequence(SequenceError, LookupError):

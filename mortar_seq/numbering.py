@@ -1,13 +1,11 @@
-"""Numbering rows as they are written: the table a row goes to, its insert, column defaults."""
+"""Numbering rows as they are written: the table a row goes to, and its insert."""
 
 from __future__ import annotations
 
 import collections.abc as abc
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
-from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,6 +32,9 @@ class Target:
     table: sa.Table
     column: str  # the column's key in table.c
     mapper: Mapper[Any] | None
+    # What the ORM writes into every new row of the class unless given: its polymorphic
+    # identity (single-table inheritance) and its first version id (version_id_col).
+    written: tuple[tuple[str, abc.Callable[[], Any]], ...] = ()
 
     def row(self, values: abc.Mapping[str, Any]) -> dict[str, Any]:
         """Return *values* keyed by column (a mapped class's attribute names are translated)."""
@@ -44,11 +45,16 @@ class Target:
         row = {self._key(name): value for name, value in values.items()}
         if self.column in row:
             raise TypeError(f"values must not hold {self.column!r}: it receives the number")
+        for key, make in self.written:
+            if key not in row:
+                row[key] = make()
         return row
 
     def rows(self, rows: abc.Iterable[abc.Mapping[str, Any]]) -> list[dict[str, Any]]:
-        if isinstance(rows, abc.Mapping):
-            raise TypeError("rows must be a list of mappings, one per row")
+        if isinstance(rows, abc.Mapping) or not isinstance(rows, abc.Iterable):
+            raise TypeError(
+                f"rows must be a list of mappings, one per row, not {type(rows).__name__}"
+            )
         listed = [self.row(values) for values in rows]
         if any(row.keys() != listed[0].keys() for row in listed):
             raise TypeError("every row must name the same columns")
@@ -60,9 +66,16 @@ class Target:
         must run per row (the INSERT then goes apart, as SQLAlchemy runs it)."""
         return _defaults(self, frozenset(keys))
 
-    def _key(self, name: str) -> str:
+    def _key(self, name: object) -> str:
+        if not isinstance(name, str):
+            raise TypeError(f"values must be keyed by column names, not {name!r}")
         if self.mapper is not None and name in self.mapper.column_attrs:
-            return str(self.mapper.column_attrs[name].columns[0].key)
+            column = self.mapper.column_attrs[name].columns[0]
+            if not (isinstance(column, sa.Column) and column.table is self.table):
+                raise TypeError(
+                    f"{name!r} is not a column of {self.table.name!r} (an SQL expression)"
+                )
+            return str(column.key)
         if name not in self.table.c:
             raise TypeError(f"{self.table.name!r} has no column {name!r}")
         return name
@@ -71,8 +84,17 @@ class Target:
         """Run *statement* on the target's bind in the caller's transaction."""
         if isinstance(session, Connection):
             return session.execute(statement, parameters)
-        bound = {"mapper": self.mapper} if self.mapper is not None else {"clause": statement}
-        return session.execute(statement, parameters, bind_arguments=bound)
+        return session.execute(statement, parameters, bind_arguments=self._bound(statement))
+
+    def with_counters(self, session: SessionLike) -> bool:
+        """Tell whether the rows go where the counters are (one statement can write both):
+        a Session may bind tables to several databases."""
+        if isinstance(session, Connection):
+            return True
+        return session.get_bind(**self._bound(self.table)) is session.get_bind(Counter)
+
+    def _bound(self, clause: Any) -> dict[str, Any]:
+        return {"mapper": self.mapper} if self.mapper is not None else {"clause": clause}
 
     def insert(
         self, session: SessionLike, rows: list[dict[str, Any]], numbers: abc.Iterable[Any]
@@ -113,8 +135,24 @@ def _target(table: object, column: str) -> Target:
     mapper = sa.inspect(table, raiseerr=False)
     if not isinstance(mapper, Mapper) or not isinstance(mapper.local_table, sa.Table):
         raise TypeError(f"table must be a Table or a mapped class, not {table!r}")
-    found = Target(mapper.local_table, column, mapper)
-    return Target(found.table, found._key(column), mapper)
+    if mapper.persist_selectable is not mapper.local_table:
+        raise TypeError(
+            f"{mapper.class_.__name__} is written to several tables (joined inheritance), "
+            "and insert writes one: number it with a column default (seq.default)"
+        )
+    found = Target(mapper.local_table, column, mapper, _written_by_orm(mapper))
+    return Target(found.table, found._key(column), mapper, found.written)
+
+
+def _written_by_orm(mapper: Mapper[Any]) -> tuple[tuple[str, abc.Callable[[], Any]], ...]:
+    written: list[tuple[str, abc.Callable[[], Any]]] = []
+    identity, discriminator = mapper.polymorphic_identity, mapper.polymorphic_on
+    if identity is not None and isinstance(discriminator, sa.Column):
+        written.append((discriminator.key, lambda: identity))
+    version, generate = mapper.version_id_col, mapper.version_id_generator
+    if version is not None and generate is not False and callable(generate):
+        written.append((str(version.key), lambda: generate(None)))
+    return tuple(written)
 
 
 @lru_cache(maxsize=_STATEMENTS_KEPT)
@@ -130,7 +168,8 @@ def _defaults(into: Target, keys: frozenset[str]) -> Defaults | None:
             return None
         if default.is_scalar:
             values[column.key] = cast(Any, default).arg
-        elif default.is_sequence:
+        elif default.is_sequence and not cast(Any, default).optional:
+            # (An optional one is left to the server: SERIAL on PostgreSQL.)
             expressions[column.key] = cast(Any, default).next_value()
         elif default.is_clause_element:
             expressions[column.key] = cast(Any, default).arg
@@ -140,44 +179,6 @@ def _defaults(into: Target, keys: frozenset[str]) -> Defaults | None:
 @lru_cache(maxsize=_STATEMENTS_KEPT)
 def _insert(table: sa.Table) -> Any:
     return sa.insert(table)
-
-
-# -- column defaults: numbers taken at flush, in the flush's transaction -------------------
-
-_lock = threading.Lock()
-# The numbers taken at once for a multi-row INSERT, per execution and default.
-_batches: WeakKeyDictionary[Any, dict[object, abc.Iterator[Any]]] = WeakKeyDictionary()
-
-
-def numbered_row(
-    context: Any,
-    owner: object,
-    take_one: abc.Callable[[Connection], Any],
-    take: abc.Callable[[Connection, int], abc.Sequence[Any]],
-) -> Any:
-    """Return the number of the row *context* is inserting: *take_one(connection)* for a
-    single row, else from *take(connection, count)*.
-
-    An INSERT of many rows (a bulk flush) takes all its numbers in one call, handed out
-    in the order of its rows.
-    """
-    rows = len(getattr(context, "compiled_parameters", None) or ()) or 1
-    if rows == 1:
-        return take_one(context.connection)
-    with _lock:
-        batch = _batches.setdefault(context, {}).get(owner)
-    if batch is None:
-        batch = iter(take(context.connection, rows))
-        with _lock:
-            _batches[context][owner] = batch
-    return next(batch)
-
-
-def row_keywords(context: Any) -> dict[str, Any]:
-    """Return the values of the row *context* is inserting, keyed by column."""
-    row = dict(context.get_current_parameters())
-    row.pop("nowait", None)  # a template's flag, never one of its keywords
-    return row
 
 
 def observed(session: SessionLike) -> bool:

@@ -133,8 +133,9 @@ class Pattern:
             if field.name in (COUNTER, CHECK):
                 rendered.append(field.placeholder())
                 continue
-            if field.name not in keywords:
-                raise TemplateError(f"{self.text!r} needs the keyword {field.name!r}")
+            if keywords.get(field.name) is None:  # missing, or None: never the text 'None'
+                given = " (it is None)" if field.name in keywords else ""
+                raise TemplateError(f"{self.text!r} needs the keyword {field.name!r}{given}")
             rendered.append(_escape(_render(field, keywords[field.name])))
         key = "".join(rendered)
         _check_key(key)

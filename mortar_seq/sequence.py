@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .administration import check_value, restart_after
+from .at_flush import numbered_row
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
 from .locking import waiting_at_most
-from .numbering import numbered_row, target
+from .numbering import target
 from .strategies import SequenceStrategy, restartable
 
 

@@ -17,11 +17,12 @@ from .administration import (
     latest_counter_keys,
     refuse_children,
 )
+from .at_flush import refuse_from_select, row_keywords
 from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
-from .numbering import row_keywords, target
+from .numbering import target
 from .parse_back import counters, readings
 from .pattern import Pattern, identifier
 from .sequence import no_wait
@@ -223,6 +224,7 @@ class Template:
         """
 
         def default(context: Any) -> str:
+            refuse_from_select(context)
             return self.next(context.connection, **{**row_keywords(context), **keywords})
 
         return default

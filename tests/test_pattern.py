@@ -58,8 +58,10 @@ def test_keywords() -> None:
     assert parsed.key({"dept": "HR", "year": 24, "extra": "ignored"}) == "HR/0024/{counter:05d}"
     with pytest.raises(TemplateError, match="needs the keyword 'year'"):
         parsed.key({"dept": "HR"})
-    with pytest.raises(TemplateError, match="cannot render year=None as"):
+    with pytest.raises(TemplateError, match=r"needs the keyword 'year' \(it is None\)"):
         parsed.key({"dept": "HR", "year": None})
+    with pytest.raises(TemplateError, match=r"needs the keyword 'dept' \(it is None\)"):
+        parsed.key({"dept": None, "year": 2026})  # rendered 'None/2026/...' before
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,10 @@ def test_parent_values_must_have_been_issued(caller: Caller, value: object) -> N
         audio = register_template("AF", "{PL!s} > {counter}", session)
         playlist.next(session, year=2015)
         playlist.next(session, year=2015)
-        with pytest.raises(TemplateError, match="is not an identifier issued by template 'PL'"):
+        refused = "is not an identifier issued by template 'PL'"
+        if value is None:
+            refused = r"needs the keyword 'PL' \(it is None\)"
+        with pytest.raises(TemplateError, match=refused):
             audio.next(session, PL=value)
 
 

@@ -138,8 +138,9 @@ class NativeSequence:
         self, session: SessionLike, definition: Definition, into: Target, row: dict[str, Any]
     ) -> int:
         """Insert *row* numbered with the sequence's next value: one statement (``nextval``
-        inside the INSERT) where INSERT ... RETURNING exists, else two."""
-        if not dialect_of(session).insert_returning:
+        inside the INSERT) where INSERT ... RETURNING exists and the row goes to the
+        sequence's database, else two."""
+        if not (dialect_of(session).insert_returning and into.with_counters(session)):
             number = self.next(session, definition)
             into.insert(session, [row], [number])
             return number

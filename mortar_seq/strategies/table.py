@@ -99,10 +99,11 @@ class TableSequence:
     ) -> int:
         """Take the next value and insert *row* numbered with it, in the caller's transaction.
 
-        One statement where the database updates inside WITH (PostgreSQL), else two.
+        One statement where the database updates inside WITH (PostgreSQL) and the row goes
+        to the counters' database, else two.
         """
         defaults = into.defaults(row)
-        if defaults is None or not modifies_in_cte(dialect_of(session)):
+        if defaults is None or not _in_one_statement(session, into):
             number = self.next(session, definition)
             into.insert(session, [row], [number])
             return number
@@ -126,12 +127,13 @@ class TableSequence:
         One statement where the database updates inside WITH (PostgreSQL), else two: also
         where a column left out has a Python function as its default (it must run per row),
         where a column's type cannot be passed as an array of one value per row (arrays,
-        types bound through SQL: `travel_as_arrays`), and on a Session with ORM hooks
+        types bound through SQL: `travel_as_arrays`), where a Session binds the table to
+        another database than the counters, and on a Session with ORM hooks
         (zope.sqlalchemy), which see the counter's write.
         """
         count = len(rows)
         defaults = into.defaults(rows[0])
-        if defaults is None or observed(session) or not modifies_in_cte(dialect_of(session)):
+        if defaults is None or observed(session) or not _in_one_statement(session, into):
             return self._insert_apart(session, definition, into, rows)
         keys = tuple({**defaults.values, **rows[0]})
         if not travel_as_arrays(into, keys):
@@ -202,6 +204,12 @@ def _parameters(definition: Definition, plan: Advance) -> dict[str, Any]:
     if plan.limit is not None:
         parameters["mortar_limit"] = plan.limit
     return parameters
+
+
+def _in_one_statement(session: SessionLike, into: Target) -> bool:
+    """Tell whether one statement can take a value and insert a row: the database updates
+    inside WITH (PostgreSQL), and the row goes to the counters' database."""
+    return modifies_in_cte(dialect_of(session)) and into.with_counters(session)
 
 
 @lru_cache(maxsize=4096)  # a counter in use each: as many as a process keeps of templates'
