@@ -28,7 +28,11 @@ class Registry:
         self._lock = threading.Lock()
         self._registered: dict[str, Sequence] = {}
         self._templates: dict[str, Template] = {}
-        self._stored: WeakKeyDictionary[Engine, dict[str, Sequence]] = WeakKeyDictionary()
+        # Per engine, never promoted to this process's registrations: two databases may
+        # store one name differently (a database per tenant).
+        self._stored: WeakKeyDictionary[Engine, dict[str, Sequence | Template]] = (
+            WeakKeyDictionary()
+        )
 
     def register(
         self,
@@ -58,9 +62,7 @@ class Registry:
             return found
         if session is None:
             raise UnknownSequence(name, " registered in this process")
-        stored = self.stored(session, name)
-        with self._lock:
-            return self._registered.setdefault(name, stored)
+        return self.stored(session, name)
 
     def stored(
         self,
@@ -81,8 +83,10 @@ class Registry:
         engine = engine_of(session)
         with self._lock:
             known = self._stored.get(engine, {}).get(name)
-        if known is not None and not repair:
+        if isinstance(known, Sequence) and not repair:
             return known
+        if isinstance(known, Template) and create is None:
+            raise UnknownSequence(name, ": it is a template (use get_template)")
         row = load(session, name)
         if row is None and create is not None:
             # The strategy's objects (counter row, SEQUENCE) first: whoever sees the stored
@@ -193,13 +197,22 @@ class Registry:
             return found
         if session is None:
             raise UnknownSequence(name, " registered as a template in this process")
-        check_session(session)
+        return self._stored_template(session, name)
+
+    def _stored_template(self, session: SessionLike, name: str) -> Template:
+        """Return template *name* as the database of *session* stores it, remembered per engine."""
+        engine = engine_of(session)
+        with self._lock:
+            known = self._stored.get(engine, {}).get(name)
+        if isinstance(known, Template):
+            return known
         row = load(session, name)
         if row is None:
             raise UnknownSequence(name)
-        stored = self._template_from(session, name, row)
+        found = self._template_from(session, name, row)
         with self._lock:
-            return self._templates.setdefault(name, stored)
+            self._stored.setdefault(engine, {})[name] = found
+        return found
 
     def _template_from(
         self, session: SessionLike, name: str, row: Any, *, registering: bool = False
@@ -301,7 +314,9 @@ def register_sequence(
 def get_sequence(name: str, session: SessionLike | None = None) -> Sequence:
     """Return the sequence registered as *name*, or with *session* one stored by another process.
 
-    An unknown name raises `UnknownSequence`.
+    A stored one is as the database of *session* stores it (each database its own, as with
+    a database per tenant); finding it registers nothing in this process. An unknown name
+    raises `UnknownSequence`.
     """
     return registry.get(name, session)
 
@@ -330,6 +345,7 @@ def register_template(
 def get_template(name: str, session: SessionLike | None = None) -> Template:
     """Return the template registered as *name*; given *session*, also one stored elsewhere.
 
-    An unknown name raises `UnknownSequence`.
+    A stored one is as the database of *session* stores it, as with `get_sequence`. An
+    unknown name raises `UnknownSequence`.
     """
     return registry.get_template(name, session)

@@ -8,7 +8,7 @@ Under CI=true an unreachable server fails the run; elsewhere its tests are skipp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,23 @@ def engine(database: Database) -> Iterator[Engine]:
     with fresh_registry():
         yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def tenants(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Engines on two fresh databases of one backend (a database per tenant), with the
+    library's tables, and a fresh registry."""
+    with ExitStack() as stack:
+        engines = []
+        for folder in (tmp_path / "one", tmp_path / "two"):
+            folder.mkdir()
+            created = stack.enter_context(reachable_database(request.param, folder))
+            engine = created.engine()
+            stack.callback(engine.dispose)  # before its database is dropped
+            mortar_seq.create_tables(engine)
+            engines.append(engine)
+        with fresh_registry():
+            yield engines[0], engines[1]
 
 
 @contextmanager

@@ -263,8 +263,8 @@ def test_parent_in_use_is_not_deleted(caller: Caller) -> None:
             delete_sequence(session, "PL")
         with caller.block() as session, fresh_registry():  # as stored: all there
             assert get_template("PL", session).last(session, year=2015) == "2015: Playlist 1"
-            assert get_template("AF", session).parent == get_template("PL")
-            assert get_template("AZ", session).parent == get_template("PL")
+            assert get_template("AF", session).parent == get_template("PL", session)
+            assert get_template("AZ", session).parent == get_template("PL", session)
     with caller.block() as session:
         assert delete_sequence(session, "AF") is True
         with pytest.raises(TemplateError, match=r"'PL' is the parent of 'AZ'"):

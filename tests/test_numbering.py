@@ -20,9 +20,11 @@ from mortar_seq import (
     NativeSequence,
     PooledSequence,
     SequenceExhausted,
+    TableSequence,
     UnknownSequence,
     column_default,
     delete_sequence,
+    get_sequence,
     register_sequence,
     register_template,
 )
@@ -258,6 +260,26 @@ def test_column_default_finds_what_the_database_stores(rows: Engine) -> None:
         session.add(Numbered(company="A"))  # another process: nothing registered here
     assert _stored(rows, at_flush) == [7]
     assert _stored(rows, at_flush, "code") == ["A-1"]
+
+
+def test_column_default_numbers_each_database_as_it_stores(
+    tenants: tuple[Engine, Engine],
+) -> None:
+    one, two = tenants
+    for engine, impl, start in [(one, PooledSequence, 1), (two, TableSequence, 5000)]:
+        Base.metadata.create_all(engine)
+        with fresh_registry(), engine.begin() as connection:  # each database's own set-up
+            register_sequence("invoice", connection, impl, start=start)
+            register_template("INV", "{company}-{counter}", connection, start=start)
+    used = []
+    for engine in (one, two, one):
+        with Session(engine) as session, session.begin():
+            session.add(Numbered(company="A"))
+            session.flush()
+            used.append(type(get_sequence("invoice", session).strategy))
+    assert (_stored(one, at_flush), _stored(one, at_flush, "code")) == ([1, 2], ["A-1", "A-2"])
+    assert (_stored(two, at_flush), _stored(two, at_flush, "code")) == ([5000], ["A-5000"])
+    assert used == [PooledSequence, TableSequence, PooledSequence]
 
 
 def test_zope_transaction_commits_numbered_rows(rows: Engine) -> None:

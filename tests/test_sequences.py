@@ -7,9 +7,12 @@ import itertools
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 import mortar_seq
 from mortar_seq import (
+    PooledSequence,
     SequenceConfigError,
     SequenceExhausted,
     TableSequence,
@@ -21,7 +24,7 @@ from mortar_seq import registry as registry_module
 from mortar_seq.definition import INT64_MAX, INT64_MIN
 from mortar_seq.model import Counter
 
-from .conftest import Caller
+from .conftest import Caller, fresh_registry
 
 
 def test_values_count_from_one(caller: Caller) -> None:
@@ -115,13 +118,48 @@ def test_settings_are_stored(caller: Caller) -> None:
         found = get_sequence("stored", session)
         assert found.definition.settings() == {"start": 10, "step": 5, "reset": 30}
         assert [found.next(session) for _ in range(5)] == [10, 15, 20, 25, 10]
-        assert get_sequence("stored") is found
-        with pytest.raises(SequenceConfigError, match="already registered with step=5; got step=1"):
+        assert get_sequence("stored", session) is found
+        with pytest.raises(UnknownSequence, match="registered in this process"):
+            get_sequence("stored")  # what a database stores is not this process's registration
+        with pytest.raises(SequenceConfigError, match="already stored with step=5; got step=1"):
             register_sequence("stored", session, start=10, reset=30)
     registry_module.registry = registry_module.Registry()
     conflict = "already stored with step=5; got step=1"
     with caller.block() as session, pytest.raises(SequenceConfigError, match=conflict):
         register_sequence("stored", session, start=10, reset=30)
+
+
+def test_each_database_its_stored_sequence(tenants: tuple[Engine, Engine]) -> None:
+    one, two = tenants
+    with fresh_registry(), one.begin() as connection:  # each database's own set-up
+        register_sequence("inv", connection, PooledSequence, start=1)
+    with fresh_registry(), two.begin() as connection:
+        register_sequence("inv", connection, start=5000)
+    taken = []
+    for engine in (one, two, one, two):
+        with Session(engine) as session, session.begin():
+            found = get_sequence("inv", session)
+            taken.append((type(found.strategy), found.next(session)))
+    assert taken == [
+        (PooledSequence, 1),
+        (TableSequence, 5000),
+        (PooledSequence, 2),
+        (TableSequence, 5001),
+    ]
+    with pytest.raises(UnknownSequence, match="registered in this process"):
+        get_sequence("inv")
+
+
+def test_a_sequence_registered_here_wins(tenants: tuple[Engine, Engine]) -> None:
+    one, two = tenants
+    with fresh_registry(), two.begin() as connection:
+        register_sequence("inv", connection, PooledSequence, start=5000)
+    with two.begin() as connection:
+        assert type(get_sequence("inv", connection).strategy) is PooledSequence
+    with one.begin() as connection:
+        registered = register_sequence("inv", connection, start=1)
+    with two.begin() as connection:
+        assert get_sequence("inv", connection) is registered
 
 
 def test_unknown_names(caller: Caller) -> None:

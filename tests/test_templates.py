@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from mortar_seq import (
     PooledSequence,
     SequenceConfigError,
+    TableSequence,
     TemplateError,
     UnknownSequence,
     delete_sequence,
@@ -25,7 +26,7 @@ from mortar_seq import (
 from mortar_seq import registry as registry_module
 from mortar_seq.model import Counter, StoredSequence
 
-from .conftest import Caller, counting
+from .conftest import Caller, counting, fresh_registry
 
 
 def test_playlists_and_audio_files(caller: Caller) -> None:
@@ -98,7 +99,33 @@ def test_stored_for_other_processes(caller: Caller) -> None:
         assert audio.parent is not None
         assert audio.parent.step == 2
         assert audio.next(session, PL=first) == "1999: Playlist 1 > 1"
-        assert get_template("PL").next(session, year=1999) == "1999: Playlist 3"
+        assert get_template("PL", session).next(session, year=1999) == "1999: Playlist 3"
+        assert get_template("PL", session) is audio.parent
+    with pytest.raises(UnknownSequence, match="registered as a template in this process"):
+        get_template("PL")  # what a database stores is not this process's registration
+
+
+def test_each_database_its_stored_template(tenants: tuple[Engine, Engine]) -> None:
+    one, two = tenants
+    with fresh_registry(), one.begin() as connection:  # each database's own set-up
+        register_template("T", "A-{counter}", connection, impl=PooledSequence)
+    with fresh_registry(), two.begin() as connection:
+        register_template("T", "B/{counter:05d}", connection, start=5000)
+    taken = []
+    for engine in (one, two, one, two):
+        with engine.begin() as connection:
+            found = get_template("T", connection)
+            taken.append((type(found.strategy), found.next(connection)))
+    assert taken == [
+        (PooledSequence, "A-1"),
+        (TableSequence, "B/05000"),
+        (PooledSequence, "A-2"),
+        (TableSequence, "B/05001"),
+    ]
+    with one.begin() as connection:
+        registered = register_template("T", "A-{counter}", connection, impl=PooledSequence)
+    with two.begin() as connection:
+        assert get_template("T", connection) is registered  # this process's registration wins
 
 
 def test_registration_conflicts(caller: Caller) -> None:
