@@ -1,8 +1,8 @@
 """Where databases differ in ways SQLAlchemy does not cover.
 
-Insert-if-missing, lock waits, transactional DDL, and reading many or the current values
-of a SEQUENCE. The compiled constructs have no default handler on purpose: other
-dialects get UnsupportedCompilationError instead of SQL that is almost right.
+Insert-if-missing, lock waits, transactional DDL, what CREATE SEQUENCE refuses, and reading
+many or the current values of a SEQUENCE. The compiled constructs have no default handler on
+purpose: other dialects get UnsupportedCompilationError instead of SQL that is almost right.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+
+from .definition import INT64_MAX, INT64_MIN
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
 # MySQL's INSERT IGNORE is left out on purpose: with InnoDB, transactions waiting behind an
@@ -239,6 +241,99 @@ _CACHES_PER_CONNECTION = frozenset({"postgresql"})
 def caches_per_connection(dialect: Dialect) -> bool:
     """Tell whether each connection keeps its own cache of a SEQUENCE's values."""
     return dialect.name in _CACHES_PER_CONNECTION
+
+
+def sequence_refusal(dialect: Dialect, sequence: sa.Sequence) -> str | None:
+    """Say why *dialect*'s database would refuse CREATE SEQUENCE for *sequence*, else None.
+
+    None too where mortar_seq knows none of the database's limits.
+    """
+    if getattr(dialect, "is_mariadb", False):  # behind mysql:// too
+        return _mariadb_refusal(sequence)
+    refusal = _SEQUENCE_REFUSALS.get(dialect.name)
+    return None if refusal is None else refusal(sequence)
+
+
+def _bounds(sequence: sa.Sequence, lowest: int, highest: int) -> tuple[int, int]:
+    """MINVALUE and MAXVALUE, with the database's defaults (*lowest*, *highest*) where left out."""
+    low = lowest if sequence.minvalue is None else sequence.minvalue
+    return low, highest if sequence.maxvalue is None else sequence.maxvalue
+
+
+def _postgresql_refusal(sequence: sa.Sequence) -> str | None:
+    low, high = _bounds(sequence, INT64_MIN, INT64_MAX)
+    if low >= high:
+        return f"PostgreSQL says MINVALUE ({low}) must be less than MAXVALUE ({high})"
+    return None
+
+
+# MariaDB's default CACHE, and the absolute INCREMENT BY above which no CACHE fits (below).
+_MARIADB_CACHE = 1000
+_MARIADB_STEP_MAX = INT64_MAX // 3
+
+
+def _mariadb_refusal(sequence: sa.Sequence) -> str | None:
+    # sequence_definition::check_and_adjust (sql/sql_sequence.cc), error 4085 "Sequence ...
+    # has out of range value for options"; -9223372036854775808 is even a syntax error.
+    low, high = _bounds(sequence, INT64_MIN + 1, INT64_MAX - 1)
+    if not INT64_MIN < low < high < INT64_MAX:
+        return (
+            f"MariaDB needs MINVALUE below MAXVALUE, both from {INT64_MIN + 1} to "
+            f"{INT64_MAX - 1}, and this one would run from MINVALUE {low} to MAXVALUE {high}"
+        )
+    # So that CACHE * INCREMENT BY never overflows: CACHE < (2**63 - 1 - |step|) / |step|.
+    step = abs(sequence.increment or 1)  # left out, it is 1
+    if step > _MARIADB_STEP_MAX:
+        return (
+            f"MariaDB needs CACHE times INCREMENT BY within 64 bits, and INCREMENT BY "
+            f"{sequence.increment} leaves room for no CACHE: it must lie within "
+            f"±{_MARIADB_STEP_MAX} there"
+        )
+    most = (INT64_MAX - step) // step - 1
+    cache = _MARIADB_CACHE if sequence.cache is None else sequence.cache
+    if cache > most:
+        default = " (its default)" if sequence.cache is None else ""
+        return (
+            f"MariaDB needs CACHE times INCREMENT BY within 64 bits, and CACHE {cache}{default} "
+            f"is too many with INCREMENT BY {sequence.increment}: give cache={most} or less"
+        )
+    return None
+
+
+# Oracle's documented limits (CREATE SEQUENCE; no server here): numbers of up to 28 digits.
+_ORACLE_LOWEST = -(10**27 - 1)
+_ORACLE_HIGHEST = 10**28 - 1
+_ORACLE_CACHE = 20
+
+
+def _oracle_refusal(sequence: sa.Sequence) -> str | None:
+    low, high = _bounds(sequence, _ORACLE_LOWEST, _ORACLE_HIGHEST)
+    step = abs(sequence.increment or 1)  # left out, it is 1
+    if low >= high:
+        return "Oracle says ORA-04004: minimum value must be less than maximum value"
+    if step >= high - low:
+        return (
+            f"Oracle says ORA-04005: INCREMENT must be less than MAXVALUE minus MINVALUE "
+            f"({step} is not less than {high} - {low})"
+        )
+    # CACHE from 2 to below CEIL((MAXVALUE - MINVALUE) / |INCREMENT BY|), the docs' formula.
+    most = -(-(high - low) // step) - 1
+    cache = _ORACLE_CACHE if sequence.cache is None else sequence.cache
+    if 2 <= cache <= most:
+        return None
+    said = (
+        "ORA-04010: the number of values to CACHE must be greater than 1"
+        if cache < 2
+        else "ORA-04013: number to CACHE must be less than one cycle"
+    )
+    fix = f"give cache=2 to cache={most}" if most >= 2 else "no CACHE fits so short a cycle"
+    return f"Oracle says {said} (CACHE {cache}): {fix}"
+
+
+_SEQUENCE_REFUSALS: dict[str, Callable[[sa.Sequence], str | None]] = {
+    "postgresql": _postgresql_refusal,
+    "oracle": _oracle_refusal,
+}
 
 
 class SetSequenceValue(Executable, ClauseElement):

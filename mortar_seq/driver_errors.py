@@ -13,6 +13,12 @@ _MYSQL_WRITE_CONFLICT = frozenset({1213, 1047})
 _POSTGRESQL_WRITE_CONFLICT = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _SQLITE_BUSY_OR_LOCKED = frozenset({5, 6})
 _ORACLE_SEQUENCE_LIMIT = frozenset({8004})
+# CREATE SEQUENCE refusing its options: PostgreSQL's invalid_parameter_value ("MINVALUE (0)
+# must be less than MAXVALUE (0)"), MariaDB's "Sequence ... has out of range value for
+# options", Oracle's ORA-04004 to ORA-04013 on MINVALUE, MAXVALUE, INCREMENT, START and CACHE.
+_POSTGRESQL_INVALID_PARAMETER = "22023"
+_MYSQL_SEQUENCE_OPTIONS = frozenset({4085})
+_ORACLE_SEQUENCE_OPTIONS = frozenset({4004, 4005, 4006, 4008, 4010, 4013})
 
 
 def _sqlstate(exc: DBAPIError) -> object:
@@ -49,6 +55,16 @@ def is_sequence_exhausted(exc: DBAPIError) -> bool:
     if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_RUN_OUT:
         return True
     return _oracle_code(exc) in _ORACLE_SEQUENCE_LIMIT
+
+
+def is_sequence_refused(exc: DBAPIError) -> bool:
+    """Tell whether *exc*, raised by CREATE SEQUENCE, says the database refused its options."""
+    if _sqlstate(exc) == _POSTGRESQL_INVALID_PARAMETER:
+        return True
+    errno = _first_argument(exc)
+    if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_OPTIONS:
+        return True
+    return _oracle_code(exc) in _ORACLE_SEQUENCE_OPTIONS
 
 
 def is_write_conflict(exc: DBAPIError) -> bool:

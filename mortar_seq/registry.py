@@ -46,7 +46,7 @@ class Registry:
     ) -> Sequence:
         """Create the sequence where missing, record it here, return it: `register_sequence`."""
         wanted = Sequence(define(name, start, step, reset), strategy_for(impl))
-        wanted.strategy.check(connected_dialect(session))
+        wanted.strategy.check(connected_dialect(session), wanted.definition)
         self._refuse_registered(wanted, self._registered, self._templates, "a template")
         _refuse_conflict(self.stored(session, wanted.name, create=wanted), wanted, "stored")
         return self._record(self._registered, wanted)
@@ -156,7 +156,7 @@ class Registry:
         """Store template *name* where missing, record it here, return it: `register_template`."""
         settings = define(name, start, step)
         strategy = strategy_for(impl)
-        strategy.check(connected_dialect(session))
+        strategy.check(connected_dialect(session), settings)
         parsed = parse(pattern, settings.name, lambda field: self._is_template(session, field))
         parent = None if parsed.parent is None else self.get_template(parsed.parent, session)
         wanted = Template(settings.name, parsed, settings.start, settings.step, strategy, parent)

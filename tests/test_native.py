@@ -20,20 +20,23 @@ from mortar_seq import (
     SequenceExhausted,
     TableSequence,
     TemplateError,
+    UnknownSequence,
     delete_sequence,
     get_last_value,
     get_next_value,
     get_next_values,
     get_sequence,
+    get_template,
     register_sequence,
     register_template,
 )
 from mortar_seq import registry as registry_module
-from mortar_seq.definition import INT64_MAX, Definition
+from mortar_seq.definition import INT64_MAX, INT64_MIN, Definition, define
 from mortar_seq.dialects import CurrentValue, NextValues
 from mortar_seq.model import StoredSequence
-from mortar_seq.strategies import native_name
+from mortar_seq.strategies import native, native_name
 
+from .databases import Database
 from .tables import canary
 
 MARIADB = mysql.dialect(is_mariadb=True)
@@ -116,9 +119,10 @@ def test_create_sql_with_cache() -> None:
     assert _sql(CreateSequence(sequence), oracle.dialect()).endswith("MINVALUE 1 CACHE 50")
 
 
-@pytest.mark.parametrize("cache", [0, -1, True, 1.5, "20"])
+@pytest.mark.parametrize("cache", [0, -1, True, 1.5, "20", 2**63, 2**63 - 1, 1_000_001])
 def test_bad_cache(cache: object) -> None:
-    with pytest.raises(SequenceConfigError, match="cache must be None or an integer"):
+    # 2**63 - 1 made PostgreSQL's nextval spin for ever, deaf to cancel and terminate.
+    with pytest.raises(SequenceConfigError, match="cache must be None or an integer from 1"):
         NativeSequence(cache=cache)  # type: ignore[arg-type]
 
 
@@ -279,6 +283,174 @@ def test_deleting_a_native_template_drops_every_counter(native_engine: Engine) -
     with native_engine.begin() as connection:
         assert delete_sequence(connection, "ND") is True
     assert [name for name in _database_sequences(native_engine) if name.startswith("mseq_nd")] == []
+
+
+# The largest step MariaDB takes at all: CACHE times INCREMENT BY must stay below
+# (2**63 - 1) - INCREMENT BY there, and a resetting sequence has CACHE 1.
+MARIADB_STEP_MAX = INT64_MAX // 3
+BOTH = frozenset({"postgresql", "mariadb"})
+MARIADB_ONLY = frozenset({"mariadb"})
+
+# Settings a database's CREATE SEQUENCE refuses, and where. PostgreSQL accepts the
+# MariaDB-only ones (its caches are small here: its nextval loops once per cached value).
+REFUSED = [
+    pytest.param(NativeSequence(), {"start": 0, "step": 5, "reset": 1}, BOTH, id="cycle-of-one"),
+    pytest.param(NativeSequence(), {"start": 0, "reset": 1}, BOTH, id="cycle-of-one-by-1"),
+    pytest.param(
+        NativeSequence(), {"start": 10, "step": -3, "reset": 8}, BOTH, id="down-cycle-of-one"
+    ),
+    pytest.param(NativeSequence(), {"start": INT64_MAX}, BOTH, id="starts-at-the-top"),
+    pytest.param(
+        NativeSequence(), {"start": INT64_MIN, "step": -1}, BOTH, id="starts-at-the-bottom"
+    ),
+    pytest.param(
+        NativeSequence(), {"start": 2**62, "step": 2**60}, MARIADB_ONLY, id="default-cache"
+    ),
+    pytest.param(NativeSequence(cache=6), {"start": 0, "step": 2**60}, MARIADB_ONLY, id="cache-6"),
+    pytest.param(
+        NativeSequence(),
+        {"start": 0, "step": MARIADB_STEP_MAX + 1, "reset": INT64_MAX},
+        MARIADB_ONLY,
+        id="step-beyond-any-cache",
+    ),
+    pytest.param(NativeSequence(), {"start": 0, "step": INT64_MIN}, MARIADB_ONLY, id="step-min"),
+    pytest.param(NativeSequence(), {"start": INT64_MAX - 1}, MARIADB_ONLY, id="one-below-the-top"),
+    pytest.param(
+        NativeSequence(), {"start": INT64_MAX, "step": -1}, MARIADB_ONLY, id="down-from-top"
+    ),
+    pytest.param(
+        NativeSequence(), {"start": INT64_MIN + 1, "step": -1}, MARIADB_ONLY, id="one-above-bottom"
+    ),
+    pytest.param(NativeSequence(), {"start": INT64_MIN}, MARIADB_ONLY, id="up-from-bottom"),
+    pytest.param(
+        NativeSequence(), {"start": INT64_MIN, "reset": -1}, MARIADB_ONLY, id="cycle-at-bottom"
+    ),
+    pytest.param(
+        NativeSequence(),
+        {"start": INT64_MAX, "step": -1, "reset": 0},
+        MARIADB_ONLY,
+        id="cycle-at-top",
+    ),
+]
+
+
+def _nothing_stored(engine: Engine, name: str) -> None:
+    with engine.begin() as connection:
+        with pytest.raises(UnknownSequence):
+            get_sequence(name, connection)
+        assert connection.execute(sa.select(StoredSequence.name)).all() == []
+    assert [each for each in _database_sequences(engine) if each.startswith("mseq_")] == []
+
+
+@WITH_SEQUENCES
+@pytest.mark.parametrize(("impl", "settings", "refused_on"), REFUSED)
+def test_settings_a_database_cannot_hold(
+    native_engine: Engine,
+    database: Database,
+    impl: NativeSequence,
+    settings: dict[str, int],
+    refused_on: frozenset[str],
+) -> None:
+    with native_engine.begin() as connection:
+        if database.backend not in refused_on:
+            seq = register_sequence("edge", connection, impl, **settings)
+            assert seq.next(connection) == settings.get("start", 1)
+            return
+        with pytest.raises(SequenceConfigError, match=r"'edge'.*TableSequence takes any settings"):
+            register_sequence("edge", connection, impl, **settings)
+    _nothing_stored(native_engine, "edge")
+
+
+@WITH_SEQUENCES
+@pytest.mark.parametrize(
+    ("settings", "refused_on"),
+    [({"start": INT64_MAX}, BOTH), ({"start": 2**62, "step": 2**60}, MARIADB_ONLY)],
+)
+def test_templates_are_refused_alike(
+    native_engine: Engine, database: Database, settings: dict[str, int], refused_on: frozenset[str]
+) -> None:
+    with native_engine.begin() as connection:
+        if database.backend not in refused_on:
+            template = register_template(
+                "E", "E{counter}", connection, impl=NativeSequence, **settings
+            )
+            assert template.next(connection) == f"E{settings['start']}"
+            return
+        with pytest.raises(SequenceConfigError, match=r"'E'.*TableSequence takes any settings"):
+            register_template("E", "E{counter}", connection, impl=NativeSequence, **settings)
+    _nothing_stored(native_engine, "E")
+    with native_engine.begin() as connection, pytest.raises(UnknownSequence):
+        get_template("E", connection)
+
+
+@WITH_SEQUENCES
+def test_a_refusal_only_the_server_knows(
+    native_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As with a server whose limits differ from those the library knows: its refusal.
+    monkeypatch.setattr(native, "sequence_refusal", lambda dialect, sequence: None)
+    with native_engine.connect() as connection:
+        with pytest.raises(SequenceConfigError, match="'edge': the database refused") as refused:
+            register_sequence("edge", connection, NativeSequence, start=INT64_MAX)
+        assert isinstance(refused.value.__cause__, sa.exc.DBAPIError)
+        connection.rollback()
+    _nothing_stored(native_engine, "edge")
+
+
+@WITH_SEQUENCES
+def test_edge_settings_the_databases_take(native_engine: Engine) -> None:
+    with native_engine.begin() as connection:
+        two = register_sequence("two", connection, NativeSequence, start=0, reset=2)
+        assert [two.next(connection) for _ in range(3)] == [0, 1, 0]
+        wide = register_sequence("wide", connection, NativeSequence(cache=10), start=0, reset=5)
+        assert [wide.next(connection) for _ in range(6)] == [0, 1, 2, 3, 4, 0]
+        top = register_sequence("top", connection, NativeSequence, start=INT64_MAX - 2)
+        assert top.next(connection) == INT64_MAX - 2
+        bottom = register_sequence(
+            "bottom", connection, NativeSequence, start=INT64_MIN + 2, step=-1
+        )
+        assert bottom.next(connection) == INT64_MIN + 2
+        down = register_sequence(
+            "down", connection, NativeSequence, start=INT64_MAX - 1, step=-1, reset=0
+        )
+        assert down.next(connection) == INT64_MAX - 1
+        big = register_sequence("big", connection, NativeSequence(cache=5), start=0, step=2**60)
+        assert big.next_many(connection, 2) == range(0, 2**61, 2**60)
+        third = MARIADB_STEP_MAX
+        huge = register_sequence(
+            "huge", connection, NativeSequence, start=0, step=third, reset=third * 2 + 1
+        )
+        assert [huge.next(connection) for _ in range(4)] == [0, third, third * 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("impl", "settings", "refusal"),
+    [
+        (NativeSequence(), {"start": 0, "reset": 10}, r"ORA-04010.*\(CACHE 1\)"),
+        (NativeSequence(cache=1), {}, r"ORA-04010.*\(CACHE 1\)"),
+        (NativeSequence(cache=2), {"start": 0, "reset": 2}, "ORA-04005"),
+        (NativeSequence(cache=2), {"start": 0, "reset": 3}, "ORA-04013"),
+        (NativeSequence(cache=9), {"start": 10, "step": -1, "reset": 0}, "ORA-04013"),
+        (NativeSequence(cache=2), {"start": 0, "step": 5, "reset": 1}, "cycle of one value"),
+    ],
+)
+def test_oracle_limits(impl: NativeSequence, settings: dict[str, int], refusal: str) -> None:
+    # No Oracle server here: its documented limits, checked before any SQL.
+    with pytest.raises(SequenceConfigError, match=refusal):
+        impl.check(oracle.dialect(), define("x", **settings))
+
+
+@pytest.mark.parametrize(
+    ("impl", "settings"),
+    [
+        (NativeSequence(cache=8), {"start": 0, "reset": 10}),
+        (NativeSequence(cache=2), {"start": 0, "reset": 4}),
+        (NativeSequence(), {"start": INT64_MAX}),
+        (NativeSequence(), {"start": 0, "step": INT64_MAX}),
+    ],
+)
+def test_oracle_takes(impl: NativeSequence, settings: dict[str, int]) -> None:
+    impl.check(oracle.dialect(), define("x", **settings))
 
 
 @pytest.mark.parametrize("kind", ["session", "connection"])

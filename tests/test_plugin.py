@@ -51,7 +51,7 @@ class Minimal:
 
     kind: ClassVar[str] = "minimal"
 
-    def check(self, dialect: Dialect) -> None:
+    def check(self, dialect: Dialect, definition: Any) -> None:
         pass
 
     def create(self, session: Any, definition: Any, *, nowait: bool) -> None:

@@ -26,8 +26,9 @@ from ..dialects import (
     caches_per_connection,
     ddl_is_transactional,
     ddl_lock_wait,
+    sequence_refusal,
 )
-from ..driver_errors import is_lock_timeout, is_sequence_exhausted
+from ..driver_errors import is_lock_timeout, is_sequence_exhausted, is_sequence_refused
 from ..errors import SequenceConfigError, SequenceExhausted, SequenceLocked
 from ..galera import refuse_native_sequences
 from ..model import Counter
@@ -39,6 +40,10 @@ from ..numbering import (
 from ..side import side_engine
 from ..storage import create_missing
 from .table import _contiguous, _counter_row, refuse_behind
+
+# About a millisecond of PostgreSQL's nextval per million values cached; far more would hang
+# the connection that refills its cache (2**63 - 1 spins for ever, deaf to cancel).
+CACHE_MAX = 1_000_000
 
 # Native sequences' statements, per definition (they name a database object each).
 _STATEMENTS_KEPT = 4096
@@ -62,22 +67,52 @@ class NativeSequence:
 
     def __post_init__(self) -> None:
         if self.cache is not None and (
-            isinstance(self.cache, bool) or not isinstance(self.cache, int) or self.cache < 1
+            isinstance(self.cache, bool)
+            or not isinstance(self.cache, int)
+            or not 1 <= self.cache <= CACHE_MAX
         ):
             raise SequenceConfigError(
-                f"cache must be None or an integer of at least 1, not {self.cache!r}"
+                f"cache must be None or an integer from 1 to {CACHE_MAX:,}, not {self.cache!r} "
+                "(PostgreSQL computes the cached values one by one in nextval, holding the "
+                "sequence; PooledSequence hands out larger blocks from memory)"
             )
 
-    def check(self, dialect: Dialect) -> None:
+    def check(self, dialect: Dialect, definition: Definition) -> None:
+        """Refuse databases without SEQUENCE objects, and settings their CREATE SEQUENCE refuses.
+
+        Before any SQL: a cycle of one value everywhere, and each database's own limits
+        (`sequence_refusal`: MariaDB's range and CACHE times INCREMENT BY, Oracle's CACHE).
+        """
         if not dialect.supports_sequences:
             raise SequenceConfigError(
                 f"{dialect.name} has no SEQUENCE objects: use TableSequence (gapless) "
                 "or PooledSequence (fast) there"
             )
+        if definition.reset is not None and cycle_length(definition) == 1:
+            refusal: str | None = (
+                "a cycle of one value (reset is within one step of start), and a SEQUENCE "
+                "needs MINVALUE below MAXVALUE"
+            )
+        else:
+            refusal = sequence_refusal(dialect, self.sequence(definition))
+        if refusal is not None:
+            raise SequenceConfigError(
+                f"{definition.name!r}: NativeSequence cannot have {self._settings(definition)} "
+                f"on this database: {refusal}; TableSequence takes any settings"
+            )
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
         refuse_native_sequences(session, definition.name)
-        _run_ddl(session, CreateSequence(self.sequence(definition), if_not_exists=True))
+        try:
+            _run_ddl(session, CreateSequence(self.sequence(definition), if_not_exists=True))
+        except DBAPIError as exc:
+            # A limit `check` does not know (another server version): said as clearly.
+            if is_sequence_refused(exc):
+                raise SequenceConfigError(
+                    f"{definition.name!r}: the database refused a SEQUENCE with "
+                    f"{self._settings(definition)} ({exc.orig}); TableSequence takes any settings"
+                ) from exc
+            raise
         if definition.key:
             # A template's counter: its row lists the key (its value stays unused).
             create_missing(session, Counter, _counter_row(definition), nowait=nowait)
@@ -133,6 +168,10 @@ class NativeSequence:
     def sequence(self, definition: Definition) -> sa.Sequence:
         """Return the database SEQUENCE that holds *definition*'s values."""
         return _database_sequence(self, definition)
+
+    def _settings(self, definition: Definition) -> str:
+        settings = {**definition.settings(), "cache": self.cache}
+        return ", ".join(f"{key}={value}" for key, value in settings.items() if value is not None)
 
     def insert(
         self, session: SessionLike, definition: Definition, into: Target, row: dict[str, Any]

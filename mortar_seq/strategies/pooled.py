@@ -46,7 +46,7 @@ class PooledSequence:
         if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
             raise SequenceConfigError(f"block must be an integer of at least 1, not {self.block!r}")
 
-    def check(self, dialect: Dialect) -> None:
+    def check(self, dialect: Dialect, definition: Definition) -> None:
         """Every SQLAlchemy database can hold the counter row behind the blocks."""
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:

@@ -62,15 +62,18 @@ class SequenceStrategy(Protocol):
       count at once instead of in chunks.
 
     .. versionchanged:: 0.1
-       Stable plug-in interface; `reached`, `restart`, `insert` and `insert_many` optional.
+       Stable plug-in interface; `reached`, `restart`, `insert` and `insert_many` optional;
+       `check` is given the definition too.
     """
 
     kind: ClassVar[str]  # stored with each sequence, so other processes find the strategy
 
-    def check(self, dialect: Dialect) -> None:
-        """Raise `SequenceConfigError` if *dialect*'s database cannot hold this kind.
+    def check(self, dialect: Dialect, definition: Definition) -> None:
+        """Raise `SequenceConfigError` if *dialect*'s database cannot hold this kind with
+        *definition*'s settings.
 
-        Called once per registration, before anything is written.
+        Called once per registration (a template's with its start and step, key ``""``),
+        before anything is written.
         """
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:

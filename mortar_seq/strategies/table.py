@@ -48,8 +48,8 @@ class TableSequence:
     counts_in_rows: ClassVar[bool] = True
     gapless: ClassVar[bool] = True
 
-    def check(self, dialect: Dialect) -> None:
-        """Every SQLAlchemy database can hold a counter row."""
+    def check(self, dialect: Dialect, definition: Definition) -> None:
+        """Every SQLAlchemy database can hold a counter row, with any settings."""
 
     def create(self, session: SessionLike, definition: Definition, *, nowait: bool) -> None:
         create_missing(session, Counter, _counter_row(definition), nowait=nowait)

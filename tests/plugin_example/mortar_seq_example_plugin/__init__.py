@@ -52,7 +52,7 @@ class CounterRowSequence:
     gapless: ClassVar[bool] = True  # next_many is one UPDATE: any count at once
     counts_in_rows: ClassVar[bool] = False  # its row is not in mortar_seq's counter table
 
-    def check(self, dialect: Dialect) -> None:
+    def check(self, dialect: Dialect, definition: Definition) -> None:
         """Every SQLAlchemy database can hold the row."""
 
     def create(self, session: Any, definition: Definition, *, nowait: bool) -> None:
