@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc as abc
+
 from sqlalchemy.exc import DBAPIError
 
 _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
@@ -49,22 +51,27 @@ def is_lock_timeout(exc: DBAPIError) -> bool:
 
 def is_sequence_exhausted(exc: DBAPIError) -> bool:
     """Tell whether *exc* says a database SEQUENCE reached its limit."""
-    if _sqlstate(exc) == _POSTGRESQL_SEQUENCE_LIMIT:
-        return True
-    errno = _first_argument(exc)
-    if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_RUN_OUT:
-        return True
-    return _oracle_code(exc) in _ORACLE_SEQUENCE_LIMIT
+    return _one_of(exc, _POSTGRESQL_SEQUENCE_LIMIT, _MYSQL_SEQUENCE_RUN_OUT, _ORACLE_SEQUENCE_LIMIT)
 
 
 def is_sequence_refused(exc: DBAPIError) -> bool:
     """Tell whether *exc*, raised by CREATE SEQUENCE, says the database refused its options."""
-    if _sqlstate(exc) == _POSTGRESQL_INVALID_PARAMETER:
+    return _one_of(
+        exc, _POSTGRESQL_INVALID_PARAMETER, _MYSQL_SEQUENCE_OPTIONS, _ORACLE_SEQUENCE_OPTIONS
+    )
+
+
+def _one_of(
+    exc: DBAPIError, sqlstate: str, mysql: abc.Container[int], oracle: abc.Container[object]
+) -> bool:
+    """Tell whether *exc* is PostgreSQL's *sqlstate*, one of MySQL's errors *mysql*, or one
+    of Oracle's *oracle*."""
+    if _sqlstate(exc) == sqlstate:
         return True
     errno = _first_argument(exc)
-    if isinstance(errno, int) and errno in _MYSQL_SEQUENCE_OPTIONS:
+    if isinstance(errno, int) and errno in mysql:
         return True
-    return _oracle_code(exc) in _ORACLE_SEQUENCE_OPTIONS
+    return _oracle_code(exc) in oracle
 
 
 def is_write_conflict(exc: DBAPIError) -> bool:
