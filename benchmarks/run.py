@@ -242,16 +242,21 @@ def _worker(
 
 
 def in_processes(
-    url: str, contender: str, statements: list[tuple[str, Any]], workers: int
+    url: str,
+    contender: str,
+    statements: list[tuple[str, Any]],
+    workers: int,
+    worker: Callable[..., None] = _worker,
 ) -> Callable[[int], float]:
-    """Return a runner that takes n values over *workers* processes and returns the seconds."""
+    """Return a runner that takes n values over *workers* processes running *worker* and
+    returns the seconds."""
     spawn = multiprocessing.get_context("spawn")
 
     def timed(n: int) -> float:
         start, done = spawn.Barrier(workers + 1), spawn.Queue()
         each = n // workers
         processes = [
-            spawn.Process(target=_worker, args=(url, contender, statements, each, start, done))
+            spawn.Process(target=worker, args=(url, contender, statements, each, start, done))
             for _ in range(workers)
         ]
         for process in processes:
@@ -577,28 +582,11 @@ def bench_invoices(backend: str, engine: Engine, quick: bool) -> list[Result]:
         add(Result(backend, "invoices: 1 worker", contender, rates, counts.get(contender)))
 
     url = engine.url.render_as_string(hide_password=False)
-    spawn = multiprocessing.get_context("spawn")
     four: dict[str, list[float]] = {}
     for repetition in range(repetitions):
         for contender in rotated(makers, repetition):
-            start, done = spawn.Barrier(5), spawn.Queue()
-            each = transactions // 2
-            processes = [
-                spawn.Process(
-                    target=_invoice_worker, args=(url, contender, floor, each, start, done)
-                )
-                for _ in range(4)
-            ]
-            for process in processes:
-                process.start()
-            start.wait()
-            began = time.perf_counter()
-            for _ in processes:
-                done.get(timeout=600)
-            seconds = time.perf_counter() - began
-            for process in processes:
-                process.join()
-            four.setdefault(contender, []).append(each * 4 / seconds)
+            timed = in_processes(url, contender, floor, 4, _invoice_worker)
+            four.setdefault(contender, []).append(transactions * 2 / timed(transactions * 2))
     for contender, rates in four.items():
         add(Result(backend, "invoices: 4 workers", contender, rates))
 

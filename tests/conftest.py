@@ -7,7 +7,9 @@ Under CI=true an unreachable server fails the run; elsewhere its tests are skipp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,3 +202,35 @@ def lock_wait_setting(connection: sa.Connection) -> Any:
 def connection_of(session: Session | sa.Connection) -> sa.Connection:
     """The connection a Session or a Connection works on."""
     return session if isinstance(session, sa.Connection) else session.connection()
+
+
+def at_once(works: list[Callable[[], object]]) -> list[BaseException | None]:
+    """Run each of *works* in a thread of its own, started together; return what each raised."""
+    barrier = threading.Barrier(len(works))
+    outcomes: list[BaseException | None] = [None] * len(works)
+
+    def run(index: int) -> None:
+        barrier.wait(30)
+        try:
+            works[index]()
+        except BaseException as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(works))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return outcomes
+
+
+def started_and_blocked(second: Callable[[], None], events: list[Any]) -> threading.Thread:
+    """Start *second* in a thread; return it once it has begun (it appends ``("two",
+    "begin")`` to *events*) and is still waiting half a second later, behind a lock."""
+    thread = threading.Thread(target=second)
+    thread.start()
+    while ("two", "begin") not in events:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    assert thread.is_alive()  # blocked behind the holder
+    return thread

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -23,7 +22,7 @@ from mortar_seq import (
 from mortar_seq.definition import INT64_MAX
 from mortar_seq.dialects import RestartSequence, ddl_is_transactional
 
-from .conftest import Caller
+from .conftest import Caller, started_and_blocked
 from .tables import issued
 
 
@@ -255,12 +254,7 @@ def _events_of_a_wait(engine: Engine, act: str) -> list[tuple[str, object]]:
             connection.commit()
             events.append(("two", "commit"))
 
-    thread = threading.Thread(target=second)
-    thread.start()
-    while ("two", "begin") not in events:
-        time.sleep(0.01)
-    time.sleep(0.5)
-    assert thread.is_alive()  # blocked behind the holder
+    thread = started_and_blocked(second, events)
     holder.execute(issued.insert().values(sequence="invoice", value=1, worker=1))
     events.append(("one", "commit"))
     holder.commit()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from mortar_seq import (
 from mortar_seq.model import Counter
 
 from . import cluster_workers
-from .conftest import fresh_registry
+from .conftest import at_once, fresh_registry
 from .galera import DATABASE as GALERA_DATABASE
 from .galera import Galera, galera_cluster
 from .pg_standby import DATABASE as PG_DATABASE
@@ -148,25 +147,6 @@ def _figures(record: Callable[[str, object], None], reports: list[Report], **mor
         record(key, value)
 
 
-def _at_once(works: list[Callable[[], object]]) -> list[BaseException | None]:
-    barrier = threading.Barrier(len(works))
-    outcomes: list[BaseException | None] = [None] * len(works)
-
-    def run(index: int) -> None:
-        barrier.wait(30)
-        try:
-            works[index]()
-        except BaseException as exc:
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(works))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes
-
-
 # -- Galera --------------------------------------------------------------------------------
 
 
@@ -192,7 +172,7 @@ def _first_use_races(engines: list[Engine], rounds: int) -> None:
     for round_ in range(rounds):
         for impl in (None, PooledSequence(block=3)):
             name = f"race{round_}_{'pooled' if impl else 'table'}"
-            outcomes = _at_once(
+            outcomes = at_once(
                 [lambda e=engine, n=name, i=impl: register(e, n, i) for engine in engines]
             )
             failed = [outcome for outcome in outcomes if outcome is not None]

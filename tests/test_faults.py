@@ -31,7 +31,7 @@ from mortar_seq import (
 )
 
 from . import fault_workers
-from .conftest import fresh_registry
+from .conftest import at_once, fresh_registry
 from .private_cluster import private_cluster, server_binaries
 from .recipes import retry
 from .tables import committed, issued, test_metadata
@@ -190,24 +190,6 @@ def test_connection_cut_by_the_server(engine: Engine, record_property: Any) -> N
     record_property("faults", "1 connection cut by the server mid-transaction")
 
 
-def _both_at_once(*works: Callable[[], None]) -> list[BaseException | None]:
-    """Run each of *works* in a thread of its own; return what each raised."""
-    outcomes: list[BaseException | None] = [None] * len(works)
-
-    def run(index: int) -> None:
-        try:
-            works[index]()
-        except BaseException as exc:
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(works))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return outcomes
-
-
 def _take_both(session: Any, one: Any, other: Any, meet: Callable[[], object]) -> None:
     one.next(session)
     meet()
@@ -227,7 +209,7 @@ def test_opposite_order_deadlock(engine: Engine) -> None:
         with engine.begin() as connection:
             _take_both(connection, one, other, lambda: barrier.wait(30))
 
-    outcomes = _both_at_once(*(lambda order=order: attempt(*order) for order in orders))
+    outcomes = at_once([lambda order=order: attempt(*order) for order in orders])
     failed = [outcome for outcome in outcomes if outcome is not None]
     assert len(failed) == 1, outcomes
     error = failed[0]

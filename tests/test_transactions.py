@@ -3,7 +3,6 @@ nowait, zope.sqlalchemy."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from mortar_seq import (
 )
 from mortar_seq import registry as registry_module
 
-from .conftest import connection_of, has_row_locks, lock_wait_setting
+from .conftest import connection_of, has_row_locks, lock_wait_setting, started_and_blocked
 from .tables import marker
 
 KINDS = ["session", "connection"]
@@ -130,12 +129,7 @@ def test_second_transaction_waits_for_the_first(engine: Engine, kind: str) -> No
             session.commit()
             events.append(("two", "commit"))
 
-    thread = threading.Thread(target=second)
-    thread.start()
-    while ("two", "begin") not in events:
-        time.sleep(0.01)
-    time.sleep(0.5)
-    assert thread.is_alive()  # blocked behind the holder
+    thread = started_and_blocked(second, events)
     events.append(("one", "commit"))
     holder.commit()
     thread.join(10)
