@@ -102,8 +102,7 @@ class TableSequence:
         One statement where the database updates inside WITH (PostgreSQL) and the row goes
         to the counters' database, else two.
         """
-        defaults = into.defaults(row)
-        if defaults is None or not _in_one_statement(session, into):
+        if not _in_one_statement(session, into) or (defaults := into.defaults(row)) is None:
             number = self.next(session, definition)
             into.insert(session, [row], [number])
             return number
@@ -132,8 +131,8 @@ class TableSequence:
         (zope.sqlalchemy), which see the counter's write.
         """
         count = len(rows)
-        defaults = into.defaults(rows[0])
-        if defaults is None or observed(session) or not _in_one_statement(session, into):
+        apart = observed(session) or not _in_one_statement(session, into)
+        if apart or (defaults := into.defaults(rows[0])) is None:
             return self._insert_apart(session, definition, into, rows)
         keys = tuple({**defaults.values, **rows[0]})
         if not travel_as_arrays(into, keys):
