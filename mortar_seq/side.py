@@ -10,6 +10,9 @@ options (``schema_translate_map`` included) over a pool of its own, made by
 such as ``connect`` listeners). Side connections are held only for short transactions
 that never wait for a pool, so a wait for one always ends.
 
+Nothing global holds a side engine: its caller's engine does, and it goes with that engine,
+closed by ``engine.dispose()`` or collected with an engine dropped without it.
+
 Engine-level statement events (``before_cursor_execute`` and the like) are not copied:
 listen on `side_engine(engine)` to see those statements.
 """
@@ -30,39 +33,50 @@ from sqlalchemy.pool import AssertionPool, SingletonThreadPool, StaticPool
 _SHARED_CONNECTION_POOLS = (StaticPool, SingletonThreadPool, AssertionPool)
 
 _lock = threading.Lock()
-_sides: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+# Weak both ways: the side's pool copies create_engine()'s listeners, which refer to the
+# caller's engine, so a side held from here kept every dropped engine and its connections.
+_sides: WeakKeyDictionary[Engine, weakref.ref[Engine]] = WeakKeyDictionary()
 _side_engines: WeakSet[Engine] = WeakSet()  # each its own side
 
 
 def side_engine(engine: Engine) -> Engine:
     """Return the engine whose connections the library uses beside *engine*'s caller."""
-    found = _sides.get(engine)  # the hot path, without the lock
+    found = _alive(engine)  # the hot path, without the lock
     if found is not None:
         return found
     if engine in _side_engines or isinstance(engine.pool, _SHARED_CONNECTION_POOLS):
         return engine
     with _lock:
-        found = _sides.get(engine)
+        found = _alive(engine)
         if found is None:
-            found = _sides[engine] = _made_for(engine)
+            found = _made_for(engine)
+            _sides[engine] = weakref.ref(found)
             _side_engines.add(found)
     return found
 
 
+def _alive(engine: Engine) -> Engine | None:
+    held = _sides.get(engine)
+    return None if held is None else held()
+
+
 def _made_for(engine: Engine) -> Engine:
+    name = engine.logging_name
     side = Engine(
         engine.pool.recreate(),
         engine.dialect,
         engine.url,
-        logging_name=f"mortar_seq side of {engine.logging_name or id(engine)}",
+        # The logging module keeps a logger per name for ever: never one per engine.
+        logging_name=f"mortar_seq side of {name}" if name else "mortar_seq side",
         echo=engine.echo,
         hide_parameters=engine.hide_parameters,
         execution_options=engine.get_execution_options(),
     )
-    # Closed with the caller's engine (disposed, or collected); the side engine holds no
-    # reference back to it.
+    # This listener is what holds the side engine: the caller's engine owns it, so a caller
+    # dropped without dispose() is collected with its side (one reference cycle, as a
+    # plain engine and its pool already are), and their connections close as a plain
+    # engine's do.
     event.listen(engine, "engine_disposed", lambda _: side.dispose())
-    weakref.finalize(engine, side.dispose)
     return side
 
 
@@ -71,7 +85,7 @@ def _forget_after_fork() -> None:
     # (closing them would end the parent's sessions) and start with new, empty pools.
     global _lock
     _lock = threading.Lock()
-    for side in list(_sides.values()):
+    for side in list(_side_engines):
         side.dispose(close=False)
 
 
