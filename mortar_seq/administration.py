@@ -14,7 +14,14 @@ from .definition import INT64_MAX, INT64_MIN, Definition, check_integer
 from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import Counter
 from .pattern import counter_in
-from .storage import children, counter_keys, creates_apart
+from .storage import (
+    children,
+    counter_deleted_here,
+    counter_keys,
+    deleted_here,
+    note_counter_deleted,
+    seen_apart,
+)
 from .strategies import counts_in_rows, hold_counter, reaching, restartable
 
 if TYPE_CHECKING:
@@ -192,16 +199,23 @@ def delete_counter_row(session: SessionLike, name: str, key: str) -> bool:
         .where(Counter.name == name, Counter.key == key)
         .execution_options(synchronize_session=False)
     )
+    note_counter_deleted(session, name, key)
     return cast("CursorResult[Any]", gone).rowcount > 0
 
 
 def latest_counter_keys(session: SessionLike, name: str) -> list[str]:
-    """Return the keys of *name*'s counters, those created apart included (MariaDB).
+    """Return the keys of *name*'s counters, those created apart included (MariaDB), sorted.
 
-    There, counters created on a connection of their own may be newer than the caller's
-    REPEATABLE READ snapshot: a locking read sees them, and the caller's own deletes.
+    Without a lock (see `seen_apart`): the caller's view, and what a fresh snapshot sees
+    less the counters the caller's transaction deleted. After the caller deleted *name*
+    itself, its counters are made in the caller's transaction: its own view says it all.
     """
-    if not creates_apart(session):
-        return counter_keys(session, name)
-    query = sa.select(Counter.key).where(Counter.name == name).with_for_update(read=True)
-    return list(session.execute(query).scalars())
+    found = set(counter_keys(session, name))
+    if not deleted_here(session, name):
+        query = sa.select(Counter.key).where(Counter.name == name)
+        found.update(
+            key
+            for key in seen_apart(session, query)
+            if not counter_deleted_here(session, name, key)
+        )
+    return sorted(found)

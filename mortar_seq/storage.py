@@ -65,18 +65,28 @@ _LOAD = sa.select(
 
 
 def children(session: SessionLike, name: str) -> list[str]:
-    """Return the stored templates whose parent is template *name*, as *session* sees them."""
+    """Return the stored templates whose parent is template *name*, as *session* sees them,
+    those registered apart included (see `seen_apart`)."""
     query = sa.select(StoredSequence.name).where(StoredSequence.parent == name)
     found = set(session.execute(query).scalars())
-    if creates_apart(session):
-        # Templates registered apart may be newer than the caller's snapshot, and the caller
-        # may have deleted some: a locking read of just those rows in its transaction says.
-        with side_engine(engine_of(session)).connect() as connection:
-            found.update(connection.execute(query).scalars())
-        if found:
-            latest = query.where(StoredSequence.name.in_(found)).with_for_update(read=True)
-            found = set(session.execute(latest).scalars())
+    found.update(child for child in seen_apart(session, query) if not deleted_here(session, child))
     return sorted(found)
+
+
+def seen_apart(session: SessionLike, query: sa.Select[Any]) -> list[Any]:
+    """Run *query* on a connection of the library's, where rows are created apart (MariaDB).
+
+    Those rows may be newer than the caller's REPEATABLE READ snapshot. A locking read in
+    the caller's transaction would see them, but hold every writer of them (and, on a
+    missing key, their creation) until the caller's transaction ends: a listing would
+    stall the series it lists. A plain read on a fresh snapshot never locks nor waits; it
+    does not see the caller's uncommitted work, so callers merge it with their own read
+    and leave out what the caller's transaction deleted (`deleted_here`).
+    """
+    if not creates_apart(session):
+        return []
+    with side_engine(engine_of(session)).connect() as connection:
+        return list(connection.execute(query).scalars())
 
 
 def _insert_for(session: SessionLike, entity: type[Any]) -> Any | None:
@@ -214,6 +224,11 @@ def delete(session: SessionLike, name: str) -> bool:
     return cast("CursorResult[Any]", gone).rowcount > 0
 
 
+def note_counter_deleted(session: SessionLike, name: str, key: str) -> None:
+    """Remember that the caller's current transaction deleted the counter (*name*, *key*)."""
+    _deleted_in(connection_of(session)).add((name, key))
+
+
 _DELETED = "mortar_seq deleted"  # a key of Connection.info, the DBAPI connection's dict
 
 
@@ -223,8 +238,14 @@ def deleted_here(session: SessionLike, name: str) -> bool:
     return name in _deleted_in(connection_of(session))
 
 
-def _deleted_in(connection: Connection) -> set[str]:
-    """The names deleted in *connection*'s current transaction, forgotten when it ends."""
+def counter_deleted_here(session: SessionLike, name: str, key: str) -> bool:
+    """Tell whether the caller's current transaction deleted the counter (*name*, *key*)."""
+    return (name, key) in _deleted_in(connection_of(session))
+
+
+def _deleted_in(connection: Connection) -> set[str | tuple[str, str]]:
+    """The names, and (name, key) of counters, deleted in *connection*'s current
+    transaction; forgotten when it ends."""
     transaction = connection.get_transaction()
     if transaction is None:
         return set()
@@ -232,7 +253,7 @@ def _deleted_in(connection: Connection) -> set[str]:
     if owner is None or owner() is not transaction:
         names = set()
         connection.info[_DELETED] = (weakref.ref(transaction), names)
-    return cast("set[str]", names)
+    return cast("set[str | tuple[str, str]]", names)
 
 
 def existing_keys(session: SessionLike, name: str, keys: Sequence[str]) -> list[str]:
