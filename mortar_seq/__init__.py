@@ -3,6 +3,7 @@
 from .auditing import Audit, audit
 from .defaults import column_default
 from .errors import (
+    AuditError,
     SequenceConfigError,
     SequenceError,
     SequenceExhausted,
@@ -28,6 +29,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Audit",
+    "AuditError",
     "NativeSequence",
     "PooledSequence",
     "Sequence",

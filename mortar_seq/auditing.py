@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from .binding import SessionLike
 from .definition import INT64_MAX, INT64_MIN, check_integer
-from .errors import SequenceConfigError
+from .errors import AuditError, SequenceConfigError
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def audit(
     is committed or rolled back. The database does the counting, with window functions
     (SQLite 3.25+, PostgreSQL, MariaDB 10.2+), so Python's memory grows with what is
     reported, not with the rows.
+
+    A column whose type is not an integer type raises `TypeError`; a stored value that is
+    not an integer (SQLite keeps text in an INTEGER column) raises `AuditError` naming it.
     """
     number = _expression(column, "column")
     if not isinstance(number.type, sa.Integer):
@@ -71,7 +74,7 @@ def audit(
         raise SequenceConfigError(f"step must lie within ±{INT64_MAX}, not {increment}")
     origin = None if start is None else check_integer(start, "start")
     rows = session.execute(_findings(number, condition, origin, increment)).all()
-    return _report(rows, origin, increment)
+    return _report(rows, origin, increment, str(number))
 
 
 def _expression(given: Any, what: str) -> sa.ColumnElement[Any]:
@@ -143,7 +146,7 @@ def _findings(
     return sa.select(marked).where(findings).order_by(row.position)
 
 
-def _report(rows: Sequence[sa.Row[Any]], start: int | None, step: int) -> Audit:
+def _report(rows: Sequence[sa.Row[Any]], start: int | None, step: int, column: str) -> Audit:
     if not rows:
         return Audit(0, None, None, [], {}, [])
     gaps: list[range] = []
@@ -151,11 +154,12 @@ def _report(rows: Sequence[sa.Row[Any]], start: int | None, step: int) -> Audit:
     off_step: list[int] = []
     latest = None  # the last value on the series before this row
     for row in rows:
-        value = int(row.value)
+        value = _integer(row.value, column)
+        prior = None if row.prior is None else _integer(row.prior, column)
         if row.prior_on_series:
             # Otherwise the row before is off the series, hence returned just before this one.
-            latest = int(row.prior)
-        if row.prior is not None and int(row.prior) == value:
+            latest = prior
+        if prior == value:
             duplicates[value] = duplicates.get(value, 1) + 1
         elif not row.on_series:
             off_step.append(value)
@@ -164,4 +168,14 @@ def _report(rows: Sequence[sa.Row[Any]], start: int | None, step: int) -> Audit:
         elif latest is None and start is not None and value != start:
             gaps.append(range(start, value, step))
     first, last = rows[0], rows[-1]
-    return Audit(int(last.position), int(first.value), int(last.value), gaps, duplicates, off_step)
+    return Audit(int(last.position), first.value, last.value, gaps, duplicates, off_step)
+
+
+def _integer(value: Any, column: str) -> int:
+    # SQLite keeps text, blobs and fractions in an INTEGER column as they were given. Such a
+    # value always reaches here: text and blobs sort after numbers (the last row, or the
+    # first for a negative step), and the first of a run of fractions one step apart has a
+    # predecessor that is not one step before it.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise AuditError(f"{column} holds {value!r}: only integers can be audited")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import collections.abc as abc
+import datetime as dt
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,7 +109,8 @@ def restart(engine: Engine, args: argparse.Namespace) -> None:
 
 
 def audit_column(engine: Engine, args: argparse.Namespace) -> None:
-    """Print what audit() finds; a column that is not clean exits 1 (after the report)."""
+    """Print what audit() finds; a column that is not clean, or no rows, exits 1 (after the
+    report)."""
     schema, _, name = args.table.rpartition(".")
     with engine.begin() as connection:
         try:
@@ -114,7 +118,14 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
         except sa.exc.NoSuchTableError as exc:
             raise SequenceError(f"no table {args.table!r}") from exc
         column = _column(table, args.column)
-        where = [_column(table, key) == value for key, value in _keywords(args.where).items()]
+        if not isinstance(column.type, sa.Integer):
+            # audit() raises TypeError, a program's mistake; here the user named the column.
+            raise SequenceError(
+                f"{column} holds {type(column.type).__name__} values: "
+                "only a column of integers can be audited"
+            )
+        pairs = _keywords(args.where).items()
+        where = [_matching(table, key, str(value)) for key, value in pairs]
         found = audit(
             connection,
             column,
@@ -123,6 +134,9 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
             where=sa.and_(*where) if where else None,
         )
     print_audit(found)
+    if not found.count:
+        among = f" where {' and '.join(args.where)}" if args.where else ""
+        raise SequenceError(f"{args.table}.{args.column}: no rows to audit{among}")
     if not found.clean:
         raise SequenceError(
             f"{args.table}.{args.column} is not clean: {len(found.gaps)} gap(s), "
@@ -132,12 +146,13 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
 
 def importing(engine: Engine, args: argparse.Namespace) -> None:
     with engine.begin() as connection:
+        options = {"schema": args.schema, "exclude": args.exclude}
         if args.source == "django-sequences":
-            moved: dict[str, object] = dict(import_django_sequences(connection, schema=args.schema))
+            moved: dict[str, object] = dict(import_django_sequences(connection, **options))
         else:
             moved = {
                 f"{name}\t{key}": value
-                for name, keys in import_invenio(connection, schema=args.schema).items()
+                for name, keys in import_invenio(connection, **options).items()
                 for key, value in keys.items()
             }
     write_lines(f"{name}\t{value}" for name, value in moved.items())
@@ -147,6 +162,38 @@ def _column(table: sa.Table, name: str) -> sa.Column[Any]:
     if name not in table.c:
         raise SequenceError(f"table {table.fullname!r} has no column {name!r}")
     return table.c[name]
+
+
+# How ``--where-key`` text is read for a column of each Python type; others compare as text.
+_READERS: dict[type, abc.Callable[[str], object]] = {
+    int: int,
+    Decimal: Decimal,
+    float: float,
+    dt.date: dt.date.fromisoformat,
+    dt.datetime: dt.datetime.fromisoformat,
+    dt.time: dt.time.fromisoformat,
+    uuid.UUID: uuid.UUID,
+}
+
+
+def _matching(table: sa.Table, key: str, text: str) -> sa.ColumnElement[bool]:
+    """``KEY = VALUE``, the value bound with the column's type: PostgreSQL compares no integer
+    or date column with text."""
+    column = _column(table, key)
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:  # a type that does not say
+        return column == text
+    read = _READERS.get(kind)
+    if read is None:
+        return column == text
+    try:
+        value = read(text)
+    except (ValueError, ArithmeticError) as exc:  # Decimal's InvalidOperation is the latter
+        raise SequenceError(
+            f"--where-key {key}={text}: {column} holds {kind.__name__} values"
+        ) from exc
+    return column == sa.literal(value, column.type)
 
 
 def _entry(connection: Connection, name: str) -> dict[str, Any]:

@@ -35,3 +35,7 @@ class SequenceExhausted(SequenceError, OverflowError):
 
 class TemplateError(SequenceError, ValueError):
     """A bad template pattern, a missing keyword, or a parent value the parent never issued."""
+
+
+class AuditError(SequenceError, ValueError):
+    """An audited column holds a value that is not an integer (SQLite stores any value)."""

@@ -39,8 +39,13 @@ _ARRAY_ELEMENTS = (
 @lru_cache(maxsize=_STATEMENTS_KEPT)
 def insert_numbered_by(bump: Any, into: Target, keys: tuple[str, ...]) -> Any:
     """INSERT one row whose number comes from *bump* (an UPDATE ... RETURNING value), in one
-    statement: ``WITH taken AS (UPDATE ...) INSERT INTO t (..., column) SELECT ..., value
-    FROM taken RETURNING column``. No counter row moved: no row inserted, nothing returned.
+    statement that returns the number: ``WITH taken AS (UPDATE ...), inserted AS (INSERT
+    INTO t (..., column) SELECT ..., value FROM taken) SELECT value FROM taken``. No counter
+    row moved: no row inserted, nothing returned.
+
+    The number comes from the counter, not from the inserted row: a BEFORE INSERT trigger
+    that sends the row elsewhere (a partitioning trigger, RETURN NULL) leaves the INSERT
+    nothing to return, and the row stored all the same.
 
     The row's values are bound as ``mortar_row_0``, ``mortar_row_1``, ... in *keys* order.
     """
@@ -53,7 +58,7 @@ def insert_numbered_by(bump: Any, into: Target, keys: tuple[str, ...]) -> Any:
     chosen = sa.select(*values, *[expression for _, expression in expressions], taken.c.value)
     names = [*keys, *[key for key, _ in expressions], into.column]
     insert = sa.insert(table).from_select(names, chosen, include_defaults=False)
-    return insert.returning(table.c[into.column].label("value"))
+    return sa.select(taken.c.value).add_cte(insert.cte("mortar_inserted"))
 
 
 @lru_cache(maxsize=_STATEMENTS_KEPT)

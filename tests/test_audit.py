@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from mortar_seq import Audit, SequenceConfigError, audit
+from mortar_seq import Audit, AuditError, SequenceConfigError, audit
 from mortar_seq.definition import INT64_MAX, INT64_MIN
 
 from .conftest import Caller, counting
@@ -312,3 +312,27 @@ def test_agrees_with_a_plain_python_audit(
         )
     expected = reference([value for series, value in rows if series == "A"], start, step)
     assert found == expected
+
+
+# Only SQLite stores what it is given in an INTEGER column (type affinity); elsewhere the
+# column refuses such values. After -1, 'n/a' - 1 = -1 in SQLite: the first stray is then no
+# break in the series, and only a later row shows it.
+STRAYS = [("n/a",), ("n/a", "n/b"), (1.5, 2.5), (b"\x01",), (1e30,)]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("strays", STRAYS, ids=repr)
+@pytest.mark.parametrize("step", [1, -1, 2])
+def test_a_stored_value_that_is_not_an_integer(
+    numbered: Engine, strays: tuple[Any, ...], step: int
+) -> None:
+    with numbered.begin() as connection:
+        fill(connection, [-3, -2, -1, 1, 3])
+        rows = [{"series": "A", "number": stray, "note": ""} for stray in strays]
+        connection.execute(invoices.insert(), rows)
+        with pytest.raises(AuditError) as raised:
+            audit(connection, invoices.c.number, step=step)
+    assert isinstance(raised.value, ValueError)  # as before, for except clauses
+    message = str(raised.value)
+    assert "test_audit_invoice.number" in message
+    assert any(repr(stray) in message for stray in strays), message

@@ -5,6 +5,7 @@ Run as a user would, in a subprocess in a new folder, on the embedded SQLite def
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import resource
@@ -12,9 +13,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from mortar_seq import __version__
 from mortar_seq.cli import main
@@ -318,3 +322,94 @@ def test_creating_the_other_kind_says_what_exists(
 ) -> None:
     ok(tmp_path, "create", *first)
     assert fails(tmp_path, "create", *second) == f"mortar-seq: {message}\n"
+
+
+ledger = sa.Table(
+    "cli_edge_ledger",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("year", sa.Integer),
+    sa.Column("day", sa.Date),
+    sa.Column("code", sa.Text),
+    sa.Column("amount", sa.Float),
+    sa.Column("number", sa.BigInteger),
+)
+
+
+@pytest.fixture
+def ledger_url(engine: Engine) -> Iterator[str]:
+    """The URL of a database (each of them) holding the ledger table, empty."""
+    ledger.create(engine)
+    try:
+        yield engine.url.render_as_string(hide_password=False)
+    finally:
+        ledger.drop(engine)
+
+
+def audit_ledger(
+    capsys: pytest.CaptureFixture[str], url: str, *args: str
+) -> tuple[int, list[str], str]:
+    """Run ``audit cli_edge_ledger ARGS`` in this process: status, stdout's lines, stderr."""
+    status = main(["--url", url, "audit", "cli_edge_ledger", *args])
+    out, err = capsys.readouterr()
+    return status, out.splitlines(), err
+
+
+@pytest.mark.parametrize(("column", "kind"), [("code", "TEXT"), ("amount", "FLOAT")])
+def test_audit_of_a_column_that_is_not_of_integers(
+    ledger_url: str, capsys: pytest.CaptureFixture[str], column: str, kind: str
+) -> None:
+    status, out, err = audit_ledger(capsys, ledger_url, column)
+    assert (status, out) == (1, [])
+    assert err.startswith(f"mortar-seq: cli_edge_ledger.{column} holds ")
+    assert err.endswith(": only a column of integers can be audited\n")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # the only one that stores it
+def test_audit_of_a_stored_value_that_is_not_an_integer(
+    engine: Engine, ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(ledger.insert(), [{"number": n} for n in (1, 2, "n/a")])
+    status, out, err = audit_ledger(capsys, ledger_url, "number")
+    assert (status, out) == (1, [])
+    assert err == "mortar-seq: cli_edge_ledger.number holds 'n/a': only integers can be audited\n"
+
+
+def test_audit_where_key_takes_the_columns_type(
+    engine: Engine, ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = dt.date(2026, 3, 1)
+    with engine.begin() as connection:
+        rows = [(2025, 1), (2025, 2), (2026, 1), (2026, 2), (2026, 4)]
+        connection.execute(ledger.insert(), [{"year": y, "number": n, "day": day} for y, n in rows])
+    found = audit_ledger(capsys, ledger_url, "number", "--where-key", "year=2025")
+    assert found == (0, ["count\t2", "first\t1", "last\t2"], "")
+    status, out, err = audit_ledger(
+        capsys, ledger_url, "number", "--where-key=year=2026", "--where-key=day=2026-03-01"
+    )
+    assert (status, out) == (1, ["count\t3", "first\t1", "last\t4", "gap\t3..3"])
+    assert "cli_edge_ledger.number is not clean: 1 gap(s)" in err
+    status, out, err = audit_ledger(capsys, ledger_url, "number", "--where-key", "year=MMXXV")
+    assert (status, out) == (1, [])
+    assert err == "mortar-seq: --where-key year=MMXXV: cli_edge_ledger.year holds int values\n"
+
+
+def test_audit_of_no_rows_is_not_clean(
+    engine: Engine, ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert audit_ledger(capsys, ledger_url, "number") == (
+        1,
+        ["count\t0", "first\t", "last\t"],
+        "mortar-seq: cli_edge_ledger.number: no rows to audit\n",
+    )
+    with engine.begin() as connection:
+        connection.execute(ledger.insert(), [{"year": 2025, "number": 1}])
+    status, out, err = audit_ledger(capsys, ledger_url, "number", "--where-key", "year=2024")
+    assert (status, out[0], err) == (
+        1,
+        "count\t0",
+        "mortar-seq: cli_edge_ledger.number: no rows to audit where year=2024\n",
+    )
+    assert audit_ledger(capsys, ledger_url, "number")[0] == 0

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
+import transaction
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -17,6 +18,7 @@ from sqlalchemy.orm import (
     column_property,
     mapped_column,
 )
+from zope.sqlalchemy import register as join_zope
 
 from mortar_seq import (
     SequenceConfigError,
@@ -259,3 +261,74 @@ def test_insert_from_select_is_refused(rows: Engine, column: str) -> None:
             connection.execute(stamped.insert().from_select([*given, "year"], source))
         connection.rollback()
     assert _all(rows, sa.select(Stamped.id)) == []
+
+
+partitions = sa.MetaData()
+parted = sa.Table(
+    "test_edges_parted",
+    partitions,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.BigInteger),
+    sa.Column("title", sa.String(10)),
+)
+partition = sa.Table(
+    "test_edges_partition",
+    partitions,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.BigInteger),
+    sa.Column("title", sa.String(10)),
+)
+# The classic partitioning trigger: the row goes to a child table, none to the parent.
+REDIRECT = {
+    "postgresql": [
+        """CREATE FUNCTION test_edges_redirect() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO test_edges_partition (number, title) VALUES (NEW.number, NEW.title);
+            RETURN NULL;
+        END $$""",
+        """CREATE TRIGGER test_edges_redirect BEFORE INSERT ON test_edges_parted
+        FOR EACH ROW EXECUTE FUNCTION test_edges_redirect()""",
+    ],
+    "sqlite": [
+        """CREATE TRIGGER test_edges_redirect BEFORE INSERT ON test_edges_parted BEGIN
+            INSERT INTO test_edges_partition (number, title) VALUES (NEW.number, NEW.title);
+            SELECT RAISE(IGNORE);
+        END""",
+    ],
+}
+
+
+@pytest.fixture
+def redirected(engine: Engine) -> Iterator[Engine]:
+    partitions.create_all(engine)
+    try:
+        with engine.begin() as connection:
+            for statement in REDIRECT[engine.dialect.name]:
+                connection.exec_driver_sql(statement)
+        yield engine
+    finally:
+        partitions.drop_all(engine)  # the trigger with its table
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as connection:
+                connection.exec_driver_sql("DROP FUNCTION IF EXISTS test_edges_redirect()")
+
+
+# MariaDB's triggers cannot drop a row (only fail the statement).
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_row_a_trigger_redirects_keeps_its_number(redirected: Engine) -> None:
+    with redirected.begin() as connection:
+        seq = register_sequence("edges", connection)
+        assert seq.insert(connection, parted, {"title": "a"}, column="number") == 1
+        assert seq.insert(connection, parted, {"title": "b"}, column="number") == 2
+        many = [{"title": "c"}, {"title": "d"}]
+        assert seq.insert_many(connection, parted, many, column="number") == range(3, 5)
+    session = Session(redirected)
+    join_zope(session)  # ORM hooks, which must see the write
+    with transaction.manager:
+        assert seq.insert(session, parted, {"title": "e"}, column="number") == 5
+    session.close()
+    stored = _all(redirected, sa.select(partition.c.number, partition.c.title))
+    assert sorted(stored) == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+    assert _all(redirected, sa.select(parted.c.id)) == []
+    with redirected.connect() as connection:
+        assert seq.last(connection) == 5

@@ -192,3 +192,30 @@ def test_the_command_line(tmp_path: Path) -> None:
     message = fails(tmp_path, "create", "y", "--impl", "nobody", url=url)
     assert "'nobody'" in message
     assert "mortar_seq.implementations" in message
+
+
+def _defined_again(module: str = __name__) -> type:
+    """A new class statement each call, as a reloaded module or a notebook cell run twice."""
+
+    @dataclass(frozen=True)
+    class Redefined(Minimal):
+        kind: ClassVar[str] = "redefined"
+
+    Redefined.__module__ = module
+    return Redefined
+
+
+def test_a_class_defined_again_replaces_the_first() -> None:
+    first, second = _defined_again(), _defined_again()
+    assert first is not second
+    assert register_implementation(first) is first
+    assert register_implementation(second) is second  # the same name: a re-definition
+    assert registration.implementation("redefined") is second
+    assert isinstance(registration.strategy_for(second), second)
+    elsewhere = _defined_again(module="another.module")  # the same qualified name only
+    with pytest.raises(SequenceConfigError) as refused:
+        register_implementation(elsewhere)
+    assert "another.module._defined_again.<locals>.Redefined needs another kind" in str(
+        refused.value
+    )
+    assert registration.implementation("redefined") is second

@@ -40,7 +40,8 @@ def register_implementation(cls: Implementation) -> Implementation:
     fields all have defaults and are JSON values (they are stored with each sequence),
     with a ``kind`` class attribute (a string of 1 to 40 characters that no other class
     uses) and the protocol's required verbs. Registering the same class again does
-    nothing; anything else raises `SequenceConfigError`.
+    nothing; a class of the same module and qualified name (its module reloaded, a
+    notebook cell run again) replaces it; anything else raises `SequenceConfigError`.
 
     Other processes and the command line find it through an entry point in the
     ``mortar_seq.implementations`` group named after its kind.
@@ -50,6 +51,8 @@ def register_implementation(cls: Implementation) -> Implementation:
     kind = _checked(cls)
     with _lock:
         known = _kinds.setdefault(kind, cls)
+        if known is not cls and _named(known) == _named(cls):
+            known = _kinds[kind] = cls  # defined again (a module reloaded): the newer wins
     if known is not cls:
         raise SequenceConfigError(
             f"the kind {kind!r} is already {_named(known)}'s; {_named(cls)} needs another kind"

@@ -29,7 +29,7 @@ from ..numbered_statements import (
     row_parameters,
     travel_as_arrays,
 )
-from ..numbering import Target, observed, seen
+from ..numbering import Target, observed
 from ..storage import create_missing
 
 
@@ -100,9 +100,11 @@ class TableSequence:
         """Take the next value and insert *row* numbered with it, in the caller's transaction.
 
         One statement where the database updates inside WITH (PostgreSQL) and the row goes
-        to the counters' database, else two.
+        to the counters' database, else two: also on a Session with ORM hooks
+        (zope.sqlalchemy), which see no write inside WITH.
         """
-        if not _in_one_statement(session, into) or (defaults := into.defaults(row)) is None:
+        apart = observed(session) or not _in_one_statement(session, into)
+        if apart or (defaults := into.defaults(row)) is None:
             number = self.next(session, definition)
             into.insert(session, [row], [number])
             return number
@@ -110,8 +112,6 @@ class TableSequence:
         filled = {**defaults.values, **row}
         keys = tuple(filled)
         statement = insert_numbered_by(_bump(shape, "returning", False), into, keys)
-        if observed(session):
-            statement = seen(statement)
         parameters = {**taking, **row_parameters(filled, keys)}
         number = into.execute(session, statement, parameters).scalar_one_or_none()
         if number is None:
