@@ -153,9 +153,20 @@ def _parser() -> argparse.ArgumentParser:
         "import", parents=options, help="carry counters over from another library's tables"
     )
     imported.add_argument(
-        "source", metavar="SOURCE", choices=["django-sequences", "invenio-sequencegenerator"]
+        "source",
+        choices=["django-sequences", "invenio-sequencegenerator"],
+        help="the library whose tables are read: django-sequences' sequences_sequence, "
+        "invenio-sequencegenerator's sequencegenerator_template and _counter",
     )
     imported.add_argument("--schema", help="the schema of the other library's tables")
+    imported.add_argument(
+        "--exclude",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="leave out a django-sequences sequence, or an invenio counter by its "
+        "template_instance (repeatable)",
+    )
     imported.set_defaults(run=importing)
     return parser
 

@@ -1,26 +1,29 @@
 """Carrying counters over from django-sequences and invenio-sequencegenerator tables.
 
 Each import reads the peer's tables in the caller's transaction, checks everything, then
-writes: a refusal (a counter that would move back, a conflicting definition) leaves
-nothing written. Running it again changes nothing.
+writes: a refusal (a counter that would move back, a value its series here never hands
+out, a conflicting definition) leaves nothing written, and lists every refused entry at
+once. Running it again changes nothing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
+from . import registry as registry_module
 from .administration import check_value, next_after
-from .binding import SessionLike, check_session
+from .binding import SessionLike, check_session, connected_dialect
 from .definition import Definition, check_integer, check_name, define
-from .errors import SequenceConfigError
+from .errors import SequenceConfigError, UnknownSequence
 from .model import KEY_MAX
 from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
 from .storage import load
-from .strategies import counts_in_rows, hold_counter, reaching, restartable
+from .strategies import TableSequence, counts_in_rows, hold_counter, reaching, restartable
 from .template import Template
 
 # invenio-sequencegenerator's counter placeholder (its COUNTER_REGEX, without the greed).
@@ -28,38 +31,62 @@ _INVENIO_COUNTER = re.compile(r"\{counter(?:![rsa])?(?::[^{}]*)?\}")
 
 
 def import_django_sequences(
-    session: SessionLike, *, table: str = "sequences_sequence", schema: str | None = None
+    session: SessionLike,
+    *,
+    table: str = "sequences_sequence",
+    schema: str | None = None,
+    exclude: Iterable[str] = (),
 ) -> dict[str, int]:
     """Continue each django-sequences sequence where it left off; return those moved.
 
-    Reads ``sequences_sequence(name, last)``: each name becomes a gapless sequence (made
-    where missing, start 1) whose next value is ``last + 1``. Returns the sequences
-    moved, each with its next value; running it again returns ``{}``. A sequence that
-    would move back (it handed out more here already), or whose series does not hold
-    ``last + 1``, raises `SequenceConfigError` before anything is written. In the
-    caller's transaction (on MariaDB, missing sequences are created apart, after every
-    check has passed).
+    Reads ``sequences_sequence(name, last)``: each name continues after ``last``, with the
+    settings stored here (register it first with the ``initial_value`` and
+    ``reset_value`` django-sequences used: it stores neither), else those registered in
+    this process, else as a new gapless sequence from 1. Returns the sequences moved, each
+    with its next value; running it again returns ``{}``. A sequence that would move back
+    (it handed out more here already), whose ``last`` its series here never hands out
+    (before its start, at or beyond its reset, off its step), or that resets and was used
+    here since, is refused: `SequenceConfigError` lists every one, before anything is
+    written. The names in *exclude* are left out, neither made nor moved. In the caller's
+    transaction (on MariaDB, missing sequences are created apart, after every check).
     """
     check_session(session)
+    left_out = _names(exclude)
     peer = sa.table(table, sa.column("name"), sa.column("last"), schema=schema)
     rows = session.execute(sa.select(peer.c.name, peer.c["last"]).order_by(peer.c.name)).all()
-    plan: dict[str, int] = {}
+    moves: dict[str, tuple[Sequence, int]] = {}
+    missing: dict[str, tuple[Sequence, int]] = {}
+    refused: list[str] = []
     for name, last in rows:
-        wanted = check_integer(last, f"django-sequences' last value of {name!r}") + 1
-        stored = load(session, check_name(name))
-        if stored is not None and stored.pattern is not None:
-            raise SequenceConfigError(
-                f"{name!r} is a template here, a sequence in django-sequences"
-            )
-        if stored is None:
-            plan[name] = check_value(define(name), wanted)
+        if name in left_out:
+            left_out[name] = True
             continue
-        sequence = get_sequence(name, session)
-        if _moves(session, sequence.definition, sequence, wanted):
-            plan[name] = wanted
-    for name, value in plan.items():
-        register_sequence(name, session).restart(session, value)
-    return plan
+        try:
+            sequence, stored = _django_target(session, check_name(name))
+            wanted = _after_last(sequence.definition, last)
+            if not stored:
+                missing[name] = sequence, wanted
+            elif _moves(session, sequence.definition, sequence, wanted, repr(name)):
+                moves[name] = sequence, wanted
+        except SequenceConfigError as exc:
+            refused.append(str(exc))
+    _refuse(refused, "django-sequences sequence", left_out)
+    # Moves in the caller's transaction first; creations last, as on MariaDB they are
+    # committed apart at once.
+    for sequence, value in moves.values():
+        sequence.restart(session, value)
+    for sequence, value in missing.values():
+        definition = sequence.definition
+        made = register_sequence(
+            definition.name,
+            session,
+            sequence.strategy,
+            start=definition.start,
+            step=definition.step,
+            reset=definition.reset,
+        )
+        made.restart(session, value)
+    return {name: value for name, (_, value) in sorted({**moves, **missing}.items())}
 
 
 def import_invenio(
@@ -68,6 +95,7 @@ def import_invenio(
     templates: str = "sequencegenerator_template",
     counters: str = "sequencegenerator_counter",
     schema: str | None = None,
+    exclude: Iterable[str] = (),
 ) -> dict[str, dict[str, int]]:
     """Carry invenio-sequencegenerator's templates and counters over; return the counters moved.
 
@@ -75,11 +103,14 @@ def import_invenio(
     ``step``) becomes a template of the same name and pattern (parents first), and each
     counter (``template_instance``, ``definition_name``, ``counter``, which holds the
     *next* value) continues where it left off. Returns, per template, each counter key
-    moved with its next value; running it again returns ``{}``. A conflicting
-    definition, or a counter that would move back, raises `SequenceConfigError` before
-    anything is written. In the caller's transaction.
+    moved with its next value; running it again returns ``{}``. A conflicting definition
+    raises `SequenceConfigError`; so do counters that would move back or whose value the
+    template's series never hands out, all listed in one error. Nothing is written then.
+    The counters whose ``template_instance`` is in *exclude* are left out, neither made
+    nor moved. In the caller's transaction.
     """
     check_session(session)
+    left_out = _names(exclude)
     defined = sa.table(
         templates,
         *(sa.column(c) for c in ("name", "meta_template", "parent_name", "start", "step")),
@@ -92,32 +123,42 @@ def import_invenio(
     )
     definitions = {row.name: row for row in session.execute(sa.select(defined))}
     ordered = _parents_first(definitions)
-    settings = {}
+    settings: dict[str, Definition] = {}
+    existing: dict[str, tuple[Template | None, bool]] = {}
     for name in ordered:
         row = definitions[name]
         start = 0 if row.start is None else row.start  # invenio's default start is 0
         step = 1 if row.step is None else row.step
         settings[name] = define(name, start, step)
-        _refuse_other_template(session, name, row.meta_template, settings[name])
+        existing[name] = _existing_template(session, name, row.meta_template, settings[name])
     plan: dict[str, dict[str, int]] = {}
+    refused: list[str] = []
     query = sa.select(counted).order_by(counted.c.definition_name, counted.c.template_instance)
     for row in session.execute(query):
-        if row.definition_name not in settings:
-            raise SequenceConfigError(
-                f"invenio counter {row.template_instance!r} has no template definition"
-            )
-        definition = settings[row.definition_name]
-        key = _invenio_key(definitions[row.definition_name].meta_template, row.template_instance)
-        counter = Definition(definition.name, definition.start, definition.step, None, key)
-        wanted = check_value(counter, row.counter)
-        stored = load(session, definition.name)
-        if stored is None or _moves(session, counter, get_template(counter.name, session), wanted):
-            plan.setdefault(counter.name, {})[key] = wanted
+        if row.template_instance in left_out:
+            left_out[row.template_instance] = True
+            continue
+        try:
+            key, wanted = _invenio_counter(session, row, definitions, settings, existing)
+        except SequenceConfigError as exc:
+            refused.append(str(exc))
+            continue
+        if wanted is not None:
+            plan.setdefault(row.definition_name, {})[key] = wanted
+    _refuse(refused, "invenio counter", left_out)
     made: dict[str, Template] = {}
     for name in ordered:
-        row, definition = definitions[name], settings[name]
+        row, definition, (found, stored) = definitions[name], settings[name], existing[name]
+        if found is not None and stored:
+            made[name] = found
+            continue
         made[name] = register_template(
-            name, row.meta_template, session, start=definition.start, step=definition.step
+            name,
+            row.meta_template,
+            session,
+            start=definition.start,
+            step=definition.step,
+            impl=None if found is None else found.strategy,
         )
     for name, keys in plan.items():
         for key, value in keys.items():
@@ -125,8 +166,103 @@ def import_invenio(
     return plan
 
 
+def _names(exclude: Iterable[str]) -> dict[str, bool]:
+    """The names to leave out, each mapped to whether the peer's table holds it."""
+    if isinstance(exclude, str):
+        raise TypeError(f"exclude must be a collection of names, not a str: {exclude!r}")
+    names = list(exclude)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"exclude must hold names (str), not {name!r}")
+    return dict.fromkeys(names, False)
+
+
+def _refuse(refused: list[str], kind: str, left_out: dict[str, bool]) -> None:
+    unknown = [name for name, found in left_out.items() if not found]
+    if unknown:
+        # A misspelt exclusion would otherwise import what was meant to be left out.
+        named = ", ".join(repr(name) for name in unknown)
+        raise SequenceConfigError(f"exclude names no {kind}: {named}; nothing was imported")
+    if refused:
+        count, them = (f"{len(refused)} {kind}s", "them") if refused[1:] else (f"1 {kind}", "it")
+        raise SequenceConfigError(
+            f"{count} refused (exclude {them} to import the others), nothing was imported: "
+            + "; ".join(refused)
+        )
+
+
+def _django_target(session: SessionLike, name: str) -> tuple[Sequence, bool]:
+    """The sequence *name* continues in, and whether this database stores it already."""
+    stored = load(session, name)
+    if stored is not None and stored.pattern is not None:
+        raise SequenceConfigError(f"{name!r} is a template here, a sequence in django-sequences")
+    if stored is not None:
+        # As this database stores it: the process may have registered it for another one.
+        return registry_module.registry.stored(session, name), True
+    try:
+        sequence = get_sequence(name)  # registered in this process, for another database
+    except UnknownSequence:
+        sequence = Sequence(define(name), TableSequence())
+    sequence.strategy.check(connected_dialect(session), sequence.definition)
+    return sequence, False
+
+
+def _after_last(definition: Definition, last: object) -> int:
+    """The value to hand out after django-sequences' *last*, in *definition*'s series."""
+    name, start, step = definition.name, definition.start, definition.step
+    number = check_integer(last, f"django-sequences' last value of {name!r}")
+    if step < 0:
+        raise SequenceConfigError(f"{name!r} counts down here, django-sequences counts up")
+    if number == start - step:
+        return start  # the value before the first: the series starts next
+    try:
+        check_value(definition, number)
+    except SequenceConfigError:
+        settings = definition.settings()
+        shown = ", ".join(f"{key}={value}" for key, value in settings.items() if value is not None)
+        raise SequenceConfigError(
+            f"{name!r}: django-sequences' last value {number} is not a value of its series "
+            f"here ({shown}); register it first with the initial_value and reset_value "
+            "django-sequences used"
+        ) from None
+    following = next_after(definition, number)
+    if following is None:
+        raise SequenceConfigError(f"{name!r} has no value after {number} within 64 bits")
+    return following
+
+
+def _invenio_counter(
+    session: SessionLike,
+    row: Any,
+    definitions: dict[str, Any],
+    settings: dict[str, Definition],
+    existing: dict[str, tuple[Template | None, bool]],
+) -> tuple[str, int | None]:
+    """Check one invenio counter; return its key and its next value (None: no move)."""
+    if row.definition_name not in settings:
+        raise SequenceConfigError(
+            f"invenio counter {row.template_instance!r} has no template definition"
+        )
+    definition = settings[row.definition_name]
+    key = _invenio_key(definitions[row.definition_name].meta_template, row.template_instance)
+    counter = Definition(definition.name, definition.start, definition.step, None, key)
+    label = f"{definition.name!r} counter {row.template_instance!r}"
+    try:
+        wanted = check_value(counter, row.counter)
+    except SequenceConfigError as exc:
+        raise SequenceConfigError(f"{label}: {exc}") from None
+    template, stored = existing[row.definition_name]
+    if template is None or not stored:
+        return key, wanted
+    return key, wanted if _moves(session, counter, template, wanted, label) else None
+
+
 def _moves(
-    session: SessionLike, counter: Definition, entry: Sequence | Template, wanted: int
+    session: SessionLike,
+    counter: Definition,
+    entry: Sequence | Template,
+    wanted: int,
+    label: str,
 ) -> bool:
     """Lock the counter as `next` does; tell whether it must move to *wanted*, refusing back."""
     strategy = entry.strategy
@@ -136,13 +272,18 @@ def _moves(
         # A native one has no lock to take.
         reached = reaching(strategy, "an import").reached(session, counter)
     current = next_after(counter, reached)
-    if current is not None and (wanted - current) * counter.step < 0:
-        where = f" counter {counter.key!r}" if counter.key else ""
+    if current == wanted:
+        return False
+    if counter.reset is not None and reached is not None:
         raise SequenceConfigError(
-            f"{counter.name!r}{where} would move back from {current} to {wanted}: it handed "
-            "out more here already; nothing was imported"
+            f"{label} resets and has handed out values here: whether {wanted} lies ahead of "
+            f"its next value {current} in its cycle cannot be told"
         )
-    return current != wanted
+    if current is not None and (wanted - current) * counter.step < 0:
+        raise SequenceConfigError(
+            f"{label} would move back from {current} to {wanted}: it handed out more here already"
+        )
+    return True
 
 
 def _parents_first(definitions: dict[str, Any]) -> list[str]:
@@ -165,20 +306,30 @@ def _parents_first(definitions: dict[str, Any]) -> list[str]:
     return ordered
 
 
-def _refuse_other_template(
+def _existing_template(
     session: SessionLike, name: str, pattern: str, definition: Definition
-) -> None:
-    stored = load(session, name)
-    if stored is None:
-        return
-    had = (stored.pattern, stored.start, stored.step)
-    wanted = (pattern, definition.start, definition.step)
-    if had != wanted:
+) -> tuple[Template | None, bool]:
+    """The template *name* as stored here, else as registered in this process (for another
+    database), else None; and whether it is stored. Refused where its pattern, start or
+    step differ from invenio's."""
+    stored = load(session, name) is not None
+    try:
+        found = get_template(name, session) if stored else get_template(name)
+    except UnknownSequence:
+        if stored:
+            raise SequenceConfigError(
+                f"{name!r} is a sequence here, a template in invenio"
+            ) from None
+        return None, False
+    had = (found.pattern, found.start, found.step)
+    if had != (pattern, definition.start, definition.step):
+        where = "stored" if stored else "registered"
         raise SequenceConfigError(
-            f"{name!r} is already stored with pattern={had[0]!r}, start={had[1]}, "
+            f"{name!r} is already {where} with pattern={had[0]!r}, start={had[1]}, "
             f"step={had[2]}; invenio has pattern={pattern!r}, start={definition.start}, "
             f"step={definition.step}"
         )
+    return found, stored
 
 
 def _invenio_key(pattern: str, instance: str) -> str:

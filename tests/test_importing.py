@@ -10,12 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mortar_seq import (
+    PooledSequence,
     SequenceConfigError,
+    get_next_value,
     get_sequence,
     get_template,
     import_django_sequences,
     import_invenio,
     register_sequence,
+    register_template,
 )
 from mortar_seq.model import Counter, StoredSequence
 
@@ -55,11 +58,16 @@ def peer_tables(engine: Engine) -> Iterator[Engine]:
 
 
 def _library_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """The library's rows as committed."""
     with engine.connect() as connection:
-        counters = connection.execute(
-            sa.select(Counter.name, Counter.key, Counter.value).order_by(Counter.name, Counter.key)
-        ).all()
-        stored = connection.execute(sa.select(StoredSequence.name).order_by("name")).all()
+        return _rows_seen_by(connection)
+
+
+def _rows_seen_by(connection: sa.Connection) -> list[tuple[object, ...]]:
+    counters = connection.execute(
+        sa.select(Counter.name, Counter.key, Counter.value).order_by(Counter.name, Counter.key)
+    ).all()
+    stored = connection.execute(sa.select(StoredSequence.name).order_by("name")).all()
     return [tuple(row) for row in [*counters, *stored]]
 
 
@@ -194,3 +202,168 @@ def test_invenio_never_back(peer_tables: Engine) -> None:
             import_invenio(connection)
         connection.rollback()
     assert _library_rows(engine) == before  # a's move to 20 was not written either
+
+
+def test_django_sequences_keeps_the_stored_settings(peer_tables: Engine) -> None:
+    engine = peer_tables
+    with engine.begin() as connection:
+        rows = [{"name": "from-1000", "last": 1002}, {"name": "pooled", "last": 7}]
+        connection.execute(django.insert(), rows)
+        register_sequence("from-1000", connection, start=1000)  # nothing handed out here yet
+        register_sequence("pooled", connection, PooledSequence(block=10))
+    with engine.begin() as connection:
+        assert import_django_sequences(connection) == {"from-1000": 1003, "pooled": 8}
+    with engine.begin() as connection:
+        assert get_next_value(connection, "from-1000", 1000) == 1003
+        assert get_sequence("pooled", connection).next(connection) == 8
+
+
+def test_django_sequences_registered_settings_make_a_missing_one(
+    tenants: tuple[Engine, Engine],
+) -> None:
+    first, second = tenants
+    with first.begin() as connection:
+        register_sequence("inv", connection, start=1000, step=10)
+    peers.create_all(second)
+    with second.begin() as connection:
+        connection.execute(django.insert(), [{"name": "inv", "last": 1020}])
+    with second.begin() as connection:
+        assert import_django_sequences(connection) == {"inv": 1030}
+    with second.begin() as connection:
+        assert get_sequence("inv", connection).next(connection) == 1030
+        stored = connection.execute(
+            sa.select(StoredSequence.start, StoredSequence.step).where(StoredSequence.name == "inv")
+        ).one()
+    assert tuple(stored) == (1000, 10)
+
+
+def _refused_after_a_new_one(connection: sa.Connection, kind: str) -> str:
+    """Store 'b' so that its import is refused (*kind*); return the refusal's message."""
+    if kind == "moves back":
+        register_sequence("b", connection).next_many(connection, 9)
+        return "'b' would move back from 10 to 6"
+    if kind == "beyond the reset":
+        register_sequence("b", connection, start=0, reset=3)
+        return "'b'.*5.*reset=3"
+    if kind == "below the start":
+        register_sequence("b", connection, start=1000)
+        return "'b'.*5.*start=1000"
+    if kind == "off the series":
+        register_sequence("b", connection, start=1, step=10)
+        return "'b'.*5.*step=10"
+    if kind == "resets, used here":
+        # Next 2 here, 6 in django-sequences: which is a cycle ahead cannot be told.
+        register_sequence("b", connection, start=0, reset=10).next_many(connection, 2)
+        return "'b' resets and has handed out values here: whether 6 lies ahead of its next"
+    register_template("b", "B-{counter}", connection)
+    return "'b' is a template here"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "moves back",
+        "beyond the reset",
+        "below the start",
+        "off the series",
+        "resets, used here",
+        "template",
+    ],
+)
+def test_django_sequences_refused_writes_nothing(peer_tables: Engine, kind: str) -> None:
+    engine = peer_tables
+    with engine.begin() as connection:
+        connection.execute(
+            django.insert(), [{"name": "a-new", "last": 3}, {"name": "b", "last": 5}]
+        )
+        message = _refused_after_a_new_one(connection, kind)
+    before = _library_rows(engine)
+    with engine.connect() as connection, connection.begin():
+        with pytest.raises(SequenceConfigError, match=message):
+            import_django_sequences(connection)
+        assert _library_rows(engine) == before  # nothing committed apart meanwhile
+        assert _rows_seen_by(connection) == before  # nor written in the caller's transaction
+    assert _library_rows(engine) == before
+    with engine.begin() as connection:
+        assert import_django_sequences(connection, exclude=["b"]) == {"a-new": 4}
+    assert [row for row in _library_rows(engine) if row[0] == "b"] == [
+        row for row in before if row[0] == "b"
+    ]
+
+
+def invenio_with_refusals(connection: sa.Connection) -> None:
+    """T counts by 100 (two counters off its series, as invenio's own test_step leaves one),
+    U has counted further here than invenio."""
+    connection.execute(
+        invenio_templates.insert(),
+        [
+            {"name": "T", "meta_template": "{k}/{counter}", "start": 0, "step": 100},
+            {"name": "U", "meta_template": "{k}-{counter}", "start": 0, "step": 1},
+        ],
+    )
+    connection.execute(
+        invenio_counters.insert(),
+        [
+            {"template_instance": "a/{counter}", "definition_name": "T", "counter": 300},
+            {"template_instance": "b/{counter}", "definition_name": "T", "counter": 15},
+            {"template_instance": "c/{counter}", "definition_name": "T", "counter": 7},
+            {"template_instance": "x-{counter}", "definition_name": "U", "counter": 5},
+        ],
+    )
+    register_template("U", "{k}-{counter}", connection, start=0).next_many(connection, 11, k="x")
+
+
+def test_invenio_lists_every_refused_counter(peer_tables: Engine) -> None:
+    engine = peer_tables
+    with engine.begin() as connection:
+        invenio_with_refusals(connection)
+    before = _library_rows(engine)
+    with engine.connect() as connection, connection.begin():
+        with pytest.raises(SequenceConfigError) as refused:
+            import_invenio(connection)
+        assert _rows_seen_by(connection) == before
+    assert _library_rows(engine) == before
+    message = str(refused.value)
+    assert "3 invenio counters refused" in message
+    assert "'T' counter 'b/{counter}': 15 is not a value of 'T' (start=0, step=100)" in message
+    assert "'T' counter 'c/{counter}': 7 is not a value of 'T' (start=0, step=100)" in message
+    assert "'U' counter 'x-{counter}' would move back from 11 to 5" in message
+    assert "a/{counter}" not in message
+
+
+def test_invenio_exclude(peer_tables: Engine) -> None:
+    engine = peer_tables
+    with engine.begin() as connection:
+        invenio_with_refusals(connection)
+    left_out = ["b/{counter}", "c/{counter}", "x-{counter}"]
+    with engine.begin() as connection:
+        assert import_invenio(connection, exclude=left_out) == {"T": {"a/{counter}": 300}}
+    with engine.begin() as connection:
+        assert import_invenio(connection, exclude=left_out) == {}
+        assert list(get_template("T", connection).counters(connection)) == ["a/{counter}"]
+        assert get_template("U", connection).next(connection, k="x") == "x-11"  # not moved
+    with (
+        engine.begin() as connection,
+        pytest.raises(SequenceConfigError, match=r"exclude names no invenio counter: 'nope'"),
+    ):
+        import_invenio(connection, exclude=[*left_out, "nope"])
+    with engine.begin() as connection, pytest.raises(TypeError, match="not a str"):
+        import_invenio(connection, exclude="b/{counter}")
+
+
+def test_invenio_keeps_the_stored_implementation(peer_tables: Engine) -> None:
+    engine = peer_tables
+    with engine.begin() as connection:
+        connection.execute(
+            invenio_templates.insert(),
+            [{"name": "P", "meta_template": "{k}#{counter}", "start": 0, "step": 1}],
+        )
+        connection.execute(
+            invenio_counters.insert(),
+            [{"template_instance": "q#{counter}", "definition_name": "P", "counter": 7}],
+        )
+        register_template("P", "{k}#{counter}", connection, start=0, impl=PooledSequence(10))
+    with engine.begin() as connection:
+        assert import_invenio(connection) == {"P": {"q#{counter}": 7}}
+    with engine.begin() as connection:
+        assert get_template("P", connection).next(connection, k="q") == "q#7"
