@@ -2,6 +2,7 @@
 
 from .auditing import Audit, audit
 from .defaults import column_default
+from .definition import Definition
 from .errors import (
     AuditError,
     SequenceConfigError,
@@ -30,6 +31,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Audit",
     "AuditError",
+    "Definition",
     "NativeSequence",
     "PooledSequence",
     "Sequence",

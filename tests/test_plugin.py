@@ -219,3 +219,14 @@ def test_a_class_defined_again_replaces_the_first() -> None:
         refused.value
     )
     assert registration.implementation("redefined") is second
+
+
+def test_plug_in_authors_import_the_protocol_and_definition_from_the_package() -> None:
+    # Before: Definition was only importable from the private module mortar_seq.definition.
+    import mortar_seq
+    from mortar_seq.definition import Definition
+    from mortar_seq.strategies import SequenceStrategy
+
+    assert mortar_seq.Definition is Definition
+    assert mortar_seq.SequenceStrategy is SequenceStrategy
+    assert {"Definition", "SequenceStrategy"} <= set(mortar_seq.__all__)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect
 from mortar_seq import SequenceConfigError, UnknownSequence
 
 if TYPE_CHECKING:
-    from mortar_seq.definition import Definition
+    from mortar_seq import Definition
 
 metadata = sa.MetaData()
 counters = sa.Table(
