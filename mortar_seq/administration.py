@@ -3,7 +3,6 @@ checks that keep a restart from handing out a value twice."""
 
 from __future__ import annotations
 
-import string
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -13,7 +12,7 @@ from .binding import SessionLike
 from .definition import INT64_MAX, INT64_MIN, Definition, check_integer
 from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import Counter
-from .pattern import counter_in
+from .pattern import around_counter, counter_in
 from .storage import (
     children,
     counter_deleted_here,
@@ -27,8 +26,6 @@ from .strategies import counts_in_rows, hold_counter, reaching, restartable
 if TYPE_CHECKING:
     from .sequence import Sequence
     from .template import Template
-
-_FORMATTER = string.Formatter()
 
 
 def check_value(definition: Definition, value: object) -> int:
@@ -159,7 +156,7 @@ def refuse_children(session: SessionLike, template: Template, key: str, doing: s
 
 def _issued_within(child_key: str, template: Template, key: str, reached: int) -> str | None:
     """Return an identifier of counter *key* (issued up to *reached*) in *child_key*, or None."""
-    prefix, suffix = _around_counter(key)
+    prefix, suffix = around_counter(key)
     for text in _literal_parts(child_key):
         position = text.find(prefix)
         while position != -1:
@@ -177,19 +174,9 @@ def _issued(template: Template, number: int, reached: int) -> bool:
     return not (number - start) % step and 0 <= (number - start) * step <= (reached - start) * step
 
 
-def _around_counter(key: str) -> tuple[str, str]:
-    before: list[str] = []
-    after: list[str] = []
-    seen = False
-    for literal, name, _, _ in _FORMATTER.parse(key):
-        (after if seen else before).append(literal)
-        seen = seen or name is not None
-    return "".join(before), "".join(after)
-
-
 def _literal_parts(key: str) -> list[str]:
     """The text of a counter key on either side of its counter placeholder (braces unescaped)."""
-    return list(_around_counter(key))
+    return list(around_counter(key))
 
 
 def delete_counter_row(session: SessionLike, name: str, key: str) -> bool:

@@ -68,3 +68,13 @@ def row_keywords(context: Any) -> dict[str, Any]:
         if row.get(column.key) is None and default is not None and default.is_scalar:
             row[column.key] = default.arg
     return row
+
+
+def scalar_defaults(table: Any, row: abc.Mapping[str, Any]) -> dict[str, Any]:
+    """Return the scalar defaults of *table*'s columns that *row* leaves out, keyed by
+    column: the values the row will be stored with, as a template's keywords read them."""
+    return {
+        column.key: column.default.arg
+        for column in table.c
+        if row.get(column.key) is None and column.default is not None and column.default.is_scalar
+    }

@@ -13,12 +13,13 @@ was issued is a primary-key lookup.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .check_digits import check_digit
-from .pattern import CHECK, COUNTER, Field, Pattern, _escape, counter_value
+from .integer_format import INTEGER_TYPES, SPEC, characters, integers, numeric_options
+from .pattern import CHECK, COUNTER, Field, Pattern, _escape, counter_value, identifier
 
 Accept = Callable[[str], bool]  # whether a text is a rendering of the parent's placeholder
 
@@ -33,11 +34,17 @@ class Reading:
 
 
 def readings(
-    pattern: Pattern, text: str, parent: Accept | None = None, *, limit: int = 2
+    pattern: Pattern,
+    text: str,
+    parent: Accept | None = None,
+    *,
+    limit: int = 2,
+    counter: Callable[[int], bool] | None = None,
 ) -> list[Reading]:
     """Return up to *limit* ways *pattern* renders *text*; none if it cannot.
 
-    *parent* tells whether a text is an identifier of the parent (default: any text).
+    *parent* tells whether a text is an identifier of the parent (default: any text), and
+    *counter* whether a counter value can be issued (default: any).
 
     >>> from mortar_seq.pattern import parse
     >>> pl = parse("{year}: Playlist {counter:02d}", "PL", lambda name: False)
@@ -49,6 +56,7 @@ def readings(
     [{'a': '', 'b': '12'}, {'a': '1', 'b': '2'}]
     """
     match = _Match(pattern, text, parent)
+    match.counter_ok = counter
     found: list[list[tuple[int, int]]] = []
     match.walk(0, 0, [], found, limit)
     return [match.reading(spans) for spans in found]
@@ -70,15 +78,121 @@ def counters(pattern: Pattern, text: str, parent: Accept | None = None) -> set[t
     return {(key, number) for key, number in match.fragments(0, 0) if number is not None}
 
 
+def reads_one_way(pattern: Pattern, text: str) -> bool:
+    """Tell cheaply whether *text* can only be read one way: True where the pattern's
+    literals stand in just one place and no two placeholders touch (each then spans what
+    lies between its literals); False where the full reading must decide.
+
+    >>> from mortar_seq.pattern import parse
+    >>> shop = parse("{company}/{year}/{counter:05d}", "T", lambda name: False)
+    >>> reads_one_way(shop, "ACME/2026/00042"), reads_one_way(shop, "A/B/2026/00042")
+    (True, False)
+    >>> reads_one_way(parse("INV-{month}{counter}", "T", lambda name: False), "INV-111")
+    False
+    """
+    literals = pattern.literals
+    return literals is not None and _placements(literals, text, 0, 0) == 1
+
+
+def counter_elsewhere(
+    pattern: Pattern, text: str, span: tuple[int, int], counter_ok: Callable[[int], bool]
+) -> bool | None:
+    """Tell whether the counter could stand elsewhere in *text* than at *span*: False where
+    no other place between the literals around it holds a counter *counter_ok* accepts (all
+    readings then share one key: the text with the counter's span left to fill); None where
+    that cannot be told so cheaply (a placeholder touches the counter, or check digits).
+
+    >>> from mortar_seq.pattern import parse
+    >>> ym = parse("{year}{month:02d}-{counter}", "T", lambda name: False)
+    >>> counter_elsewhere(ym, "202601-12", (7, 9), lambda n: n > 0)
+    False
+    >>> counter_elsewhere(parse("{a}-{counter}-{b}", "T", lambda n: False), "1-1-1-x", (2, 3), bool)
+    True
+    """
+    tokens = pattern.tokens
+    if any(isinstance(token, Field) and token.name == CHECK for token in tokens):
+        return None
+    at = tokens.index(pattern.counter)
+    before = tokens[at - 1] if at else ""
+    after = tokens[at + 1] if at + 1 < len(tokens) else ""
+    if not isinstance(before, str) or not isinstance(after, str):
+        return None
+    starts = [end + len(before) for end in _found(text, before)] if before else [0]
+    ends = _found(text, after) if after else [len(text)]
+    for start in starts:
+        for end in ends:
+            if start < end and (start, end) != span:
+                value = counter_value(pattern.counter, text[start:end])
+                if value is not None and counter_ok(value):
+                    return True
+    return False
+
+
+def _found(text: str, literal: str) -> list[int]:
+    found = []
+    at = text.find(literal)
+    while at >= 0:
+        found.append(at)
+        at = text.find(literal, at + 1)
+    return found
+
+
+def one_way_for_every_counter(pattern: Pattern, key: str, *, negative: bool) -> bool:
+    """Tell whether every identifier of counter *key* reads one way, whatever its value:
+    `reads_one_way` says so for one of them, and no literal of the pattern holds a character
+    the counter is written with (its minus sign only where *negative* values are issued), so
+    the counter's text never makes or hides a literal.
+
+    >>> from mortar_seq.pattern import parse
+    >>> shop = parse("{company}-{year}/{counter:05d}", "T", lambda name: False)
+    >>> one_way_for_every_counter(shop, "ACME-2026/{counter:05d}", negative=False)
+    True
+    >>> one_way_for_every_counter(shop, "ACME-2026/{counter:05d}", negative=True)
+    False
+    """
+    counter = pattern.counter
+    literals = pattern.literals
+    written = characters(counter.conversion, counter.spec, negative=negative)
+    if literals is None or any(ch in written for literal in literals for ch in literal):
+        return False
+    return reads_one_way(pattern, identifier(key, 1))
+
+
+def _placements(literals: tuple[str, ...], text: str, i: int, pos: int) -> int:
+    """How many ways (0, 1, or 2 for more) literals *i* onwards stand in *text* from *pos*."""
+    literal = literals[i]
+    if i == 0:  # the text starts with it
+        starts = [0] if text.startswith(literal) else []
+    elif i == len(literals) - 1:  # the text ends with it
+        at = len(text) - len(literal)
+        starts = [at] if at >= pos and text.endswith(literal) else []
+    else:
+        starts = []
+        at = text.find(literal, pos)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(literal, at + 1)
+    if i == len(literals) - 1:
+        return len(starts)
+    ways = 0
+    for start in starts:
+        ways += _placements(literals, text, i + 1, start + len(literal))
+        if ways >= 2:
+            return 2
+    return ways
+
+
 class _Match:
     """Where each part of a pattern can sit in one text, worked out once per position."""
 
     def __init__(self, pattern: Pattern, text: str, parent: Accept | None) -> None:
         self.text = text
-        self.tokens: list[str | Field] = [
-            token for literal, field in pattern.parts for token in (literal, field) if token
+        self.tokens, accepts = pattern.tokens, _acceptors(pattern)
+        self.accepts = [
+            parent if isinstance(t, Field) and t.name == pattern.parent and parent else each
+            for t, each in zip(self.tokens, accepts, strict=True)
         ]
-        self.accepts = [_acceptor(t, pattern.parent, parent) for t in self.tokens]
+        self.counter_ok: Callable[[int], bool] | None = None
         self._ends: dict[tuple[int, int], list[int]] = {}
         self._completes: dict[tuple[int, int], bool] = {}
         self._fragments: dict[tuple[int, int], frozenset[tuple[str, int | None]]] = {}
@@ -96,8 +210,24 @@ class _Match:
             found = [pos + len(digits)] if text.startswith(digits, pos) else []
         else:
             accepts = self.accepts[i]
-            found = [end for end in range(pos, len(text) + 1) if accepts(text[pos:end])]
+            found = [end for end in self._followed(i, pos) if accepts(text[pos:end])]
         self._ends[i, pos] = found
+        return found
+
+    def _followed(self, i: int, pos: int) -> Iterable[int]:
+        """Where a placeholder starting at *pos* may end: the text's end if it is the last
+        token, where the literal after it stands if one does, else anywhere."""
+        text = self.text
+        if i + 1 == len(self.tokens):
+            return (len(text),)
+        after = self.tokens[i + 1]
+        if not isinstance(after, str):
+            return range(pos, len(text) + 1)
+        found = []
+        at = text.find(after, pos)
+        while at >= 0:
+            found.append(at)
+            at = text.find(after, at + 1)
         return found
 
     def completes(self, i: int, pos: int) -> bool:
@@ -119,7 +249,8 @@ class _Match:
         limit: int,
     ) -> None:
         if i == len(self.tokens):
-            if self._consistent(spans):
+            ok = self.counter_ok
+            if self._consistent(spans) and (ok is None or ok(self.reading(spans).counter)):
                 found.append(list(spans))
             return
         for end in self.ends(i, pos):
@@ -185,32 +316,39 @@ class _Match:
         return _escape(token)
 
 
-def _acceptor(token: str | Field, parent_name: str | None, parent: Accept | None) -> Accept:
+@lru_cache(maxsize=256)
+def _acceptors(pattern: Pattern) -> tuple[Accept, ...]:
+    """What each of a pattern's tokens accepts (a parent's placeholder: any text, unless
+    the caller tells its parent's identifiers)."""
+    return tuple(_acceptor(token) for token in pattern.tokens)
+
+
+def _acceptor(token: str | Field) -> Accept:
+    """Whether a text is one the token can render: never too strict, or an identifier the
+    template issued would not read back, and another reading of it would go unseen."""
     if isinstance(token, str) or token.name == CHECK:
         return _anything  # decided by position (see _Match.ends)
     if token.name == COUNTER:
         return lambda text: counter_value(token, text) is not None
-    if token.conversion in ("r", "a"):
-        return _anything  # a representation: of anything
-    if token.name == parent_name and parent is not None:
-        return parent
     if token.dated:
         return _date_text(token.spec).fullmatch  # type: ignore[return-value]
-    if not token.spec:
-        return _anything
-    return lambda text: _renders_as_itself(token, text)
+    spec = SPEC.fullmatch(token.spec)
+    if token.conversion is not None or not token.spec or spec is None:
+        return _anything  # a representation, or text: any text at all
+    if spec["type"] in INTEGER_TYPES and spec["type"] != "c":
+        return lambda text: bool(integers(None, token.spec, text))
+    if spec["type"] is None and numeric_options(spec):
+        # An integer (0042 for {v:04}, never 42), or a number written with its point,
+        # exponent, inf or nan.
+        return lambda text: bool(integers(None, token.spec, text) or _FLOAT_MARK.search(text))
+    return _anything  # a text's width and precision, or a float's rounding: too many texts
+
+
+_FLOAT_MARK = re.compile(r"[.eEnN]")
 
 
 def _anything(text: str) -> bool:
     return True
-
-
-def _renders_as_itself(field: Field, text: str) -> bool:
-    # Text renders as itself where the spec renders it at all (0042 for {v:04d}, not 42).
-    try:
-        return field.render(text) == text
-    except Exception:  # whatever format() says of it
-        return False
 
 
 # What strftime writes for each directive; any text for the others (names, locales, %z).

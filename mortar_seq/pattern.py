@@ -15,26 +15,19 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .check_digits import ALGORITHMS, check_digit
 from .definition import unstorable
 from .errors import TemplateError
+from .integer_format import INTEGER_TYPES, SPEC, integers, numeric_options, why_lossy
 from .model import KEY_MAX
 
 COUNTER = "counter"
 CHECK = "check"  # {check:luhn}: a check digit over the identifier's text before it
 _FORMATTER = string.Formatter()
-_INTEGER_TYPES = frozenset("bcdoxX")
 _FLOAT_TYPES = frozenset("eEfFgGn%")
 _CONVERSIONS = frozenset({None, "r", "s", "a"})
-_BASES = {"x": 16, "X": 16, "o": 8, "b": 2}
-# Python's format-spec mini-language: [[fill]align][sign][z][#][0][width][,][.precision][type]
-_SPEC = re.compile(
-    r"(?:.?(?P<align>[<>=^]))?(?P<sign>[-+ ])?(?P<z>z)?(?P<alt>#)?(?P<zero>0)?[0-9]*"
-    r"(?P<grouping>[,_])?(?:\.[0-9]+)?(?P<type>[a-zA-Z%])?",
-    re.DOTALL,
-)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -54,7 +47,7 @@ class Field:
     @property
     def dated(self) -> bool:
         """Whether the format spec is a date's (``strftime`` directives such as ``%Y``)."""
-        return "%" in self.spec and _SPEC.fullmatch(self.spec) is None
+        return "%" in self.spec and SPEC.fullmatch(self.spec) is None
 
     def render(self, value: object) -> str:
         """Render *value*; text becomes a number or a date where the format spec needs one.
@@ -81,18 +74,15 @@ class Field:
 
     def _number(self, text: str) -> object:
         """Return *text* as the number the spec needs (``04d``, ``x``, ``.2f``), else as it is."""
-        spec = _SPEC.fullmatch(self.spec)
+        spec = SPEC.fullmatch(self.spec)
         if spec is None:
             return text  # not the mini-language (a date's strftime spec): format() says
         kind = spec["type"]
-        if kind in _INTEGER_TYPES:
+        if kind in INTEGER_TYPES:
             if _INTEGER.fullmatch(text):
                 return int(text)
             raise TemplateError(f"{self.placeholder()} needs an integer, not {text!r}")
-        numeric_options = spec["align"] == "=" or any(
-            spec[option] for option in ("sign", "z", "alt", "zero", "grouping")
-        )
-        if kind in _FLOAT_TYPES or (kind is None and numeric_options):
+        if kind in _FLOAT_TYPES or (kind is None and numeric_options(spec)):
             if _INTEGER.fullmatch(text):
                 return int(text)
             if text == text.strip():
@@ -116,6 +106,29 @@ class Pattern:
         """The names every call must give (the parent's included)."""
         computed = (COUNTER, CHECK)
         return frozenset(f.name for _, f in self.parts if f is not None and f.name not in computed)
+
+    @cached_property
+    def tokens(self) -> tuple[str | Field, ...]:
+        """Its literal texts and placeholders in order (no empty literal)."""
+        return tuple(token for literal, field in self.parts for token in (literal, field) if token)
+
+    @cached_property
+    def literals(self) -> tuple[str, ...] | None:
+        """The literal text between placeholders (one before the first and one after the
+        last, empty where none stands), or None where two placeholders touch.
+
+        >>> parse("{a}/{counter}", "X", lambda name: False).literals
+        ('', '/', '')
+        """
+        literals = [""]
+        for literal, field in self.parts:
+            if literal:
+                literals[-1] += literal
+            if field is not None:
+                if not literals[-1] and len(literals) > 1:
+                    return None
+                literals.append("")
+        return tuple(literals)
 
     def key(self, keywords: Mapping[str, object]) -> str:
         """Fill in every placeholder but the counter; return the counter's key.
@@ -161,6 +174,22 @@ def identifier(key: str, counter: int) -> str:
                 field.render(counter) if field.name == COUNTER else check_digit(field.spec, text)
             )
     return text
+
+
+def around_counter(key: str) -> tuple[str, str]:
+    """Return the literal text of counter *key* before and after its counter (braces
+    unescaped, other placeholders such as check digits left out).
+
+    >>> around_counter("{{A}}-{counter:03d}/x")
+    ('{A}-', '/x')
+    """
+    before: list[str] = []
+    after: list[str] = []
+    seen = False
+    for literal, name, _, _ in _FORMATTER.parse(key):
+        (after if seen else before).append(literal)
+        seen = seen or name is not None
+    return "".join(before), "".join(after)
 
 
 @lru_cache(maxsize=4096)
@@ -213,20 +242,8 @@ def counter_value(field: Field, text: str) -> int | None:
     >>> counter_value(padded, "007"), counter_value(padded, "7")
     (7, None)
     """
-    base = _BASES.get(field.spec[-1:], 10)
-    digits = "".join(ch for ch in text if ch not in " ,_")
-    for candidate in (digits, digits.lstrip("0") or "0"):
-        try:
-            number = int(candidate, base)
-        except ValueError:
-            try:
-                number = int(candidate, 0)
-            except ValueError:
-                continue
-        with suppress(ValueError, OverflowError):
-            if field.render(number) == text:
-                return number
-    return None
+    found = integers(field.conversion, field.spec, text)
+    return found[0] if len(found) == 1 else None
 
 
 def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pattern:
@@ -257,6 +274,12 @@ def parse(pattern: object, name: str, is_template: Callable[[str], bool]) -> Pat
         counters[0].render(1)
     except Exception as exc:  # whatever format() says of the spec
         raise TemplateError(f"{pattern!r}: invalid format for the counter: {exc}") from exc
+    lossy = why_lossy(counters[0].conversion, counters[0].spec)
+    if lossy:
+        raise TemplateError(
+            f"{pattern!r}: {counters[0].placeholder()} {lossy}: two counters would issue "
+            "one identifier"
+        )
     _check_checks(pattern, fields)
     names = {field.name for field in fields} - {COUNTER, CHECK}
     if "nowait" in names:  # an option of Template.next(), so never a keyword

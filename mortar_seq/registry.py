@@ -8,6 +8,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 
+from . import agreement
 from .binding import SessionLike, check_session, connected_dialect, engine_of
 from .definition import NAME_MAX, Definition, check_name, define
 from .errors import SequenceConfigError, TemplateError, UnknownSequence
@@ -49,16 +50,23 @@ class Registry:
         wanted.strategy.check(connected_dialect(session), wanted.definition)
         self._refuse_registered(wanted, self._registered, self._templates, "a template")
         _refuse_conflict(self.stored(session, wanted.name, create=wanted), wanted, "stored")
-        return self._record(self._registered, wanted)
+        self._record(self._registered, wanted)
+        agreement.remember(engine_of(session), wanted)
+        return wanted
 
     def get(self, name: str, session: SessionLike | None = None) -> Sequence:
-        """Return the sequence registered here as *name*, else, given a session, the stored one."""
+        """Return the sequence registered here as *name*, else, given a session, the stored one.
+
+        Given a session, a registered sequence must agree with what its database stores.
+        """
         check_name(name)
         with self._lock:
             found = self._registered.get(name)
             if name in self._templates:
                 raise UnknownSequence(name, ": it is a template (use get_template)")
         if found is not None:
+            if session is not None:
+                self.agree(session, found)
             return found
         if session is None:
             raise UnknownSequence(name, " registered in this process")
@@ -72,12 +80,13 @@ class Registry:
         create: Sequence | None = None,
         repair: bool = False,
         nowait: bool = False,
+        missing: str = "",
     ) -> Sequence:
         """Return the sequence *name* as the database of *session* stores it.
 
         With *create*, a missing sequence is created as *create* says, race-free; *repair*
         also recreates its counter. What a database stores is remembered per engine, so
-        that steady use costs no lookup.
+        that steady use costs no lookup. *missing* ends the message of an unknown name.
         """
         check_name(name)
         engine = engine_of(session)
@@ -94,7 +103,7 @@ class Registry:
             create.strategy.create(session, create.definition, nowait=nowait)
             row = _store(session, _stored_row(create), nowait=nowait)
         if row is None:
-            raise UnknownSequence(name)
+            raise UnknownSequence(name, missing)
         if row.pattern is not None:
             if create is not None:
                 raise SequenceConfigError(f"{name!r} is already stored as a template")
@@ -106,12 +115,57 @@ class Registry:
             found.strategy.create(session, found.definition, nowait=nowait)
         with self._lock:
             self._stored.setdefault(engine, {})[name] = found
+        agreement.remember(engine, found)
         return found
 
     def forget(self, session: SessionLike, name: str) -> None:
         """Forget what the database of *session* stores about *name*; the next use looks again."""
+        engine = engine_of(session)
         with self._lock:
-            self._stored.get(engine_of(session), {}).pop(name, None)
+            self._stored.get(engine, {}).pop(name, None)
+        agreement.forget(engine, name)
+
+    def agree(self, session: SessionLike, entry: Sequence | Template) -> None:
+        """Raise `SequenceConfigError` unless the database of *session* stores *entry* alike.
+
+        A definition is never applied to a database that stores its name otherwise (a
+        database per tenant): its values there would follow settings the database does not
+        have. A name the database does not store raises `UnknownSequence`: registering it
+        there creates it, using an object never does. Checked once per engine (and again
+        after `forget`), so that steady use costs no lookup.
+        """
+        engine = engine_of(session)
+        if agreement.agreed(engine, entry):
+            return
+        stored: Sequence | Template
+        here = " in this database"
+        if isinstance(entry, Template):
+            stored = self._stored_template(session, entry.name, here)
+        else:
+            stored = self.stored(session, entry.name, missing=here)
+        had, wanted = _described(stored), _described(entry)
+        differ = [key for key in dict.fromkeys([*wanted, *had]) if had.get(key) != wanted.get(key)]
+        if differ:
+            ours = ", ".join(f"{key}={wanted[key]!r}" for key in differ if key in wanted)
+            theirs = ", ".join(f"{key}={had[key]!r}" for key in differ if key in had)
+            lookup = "get_template" if isinstance(entry, Template) else "get_sequence"
+            raise SequenceConfigError(
+                f"{entry.name!r} {self._origin(entry)} with {ours}, but database "
+                f"{_shown(engine)} stores {theirs}: its values there would follow settings "
+                "that database does not have; store it alike in every database, or leave it "
+                f"unregistered and use each database's own, {lookup}({entry.name!r}, session)"
+            )
+        agreement.remember(engine, entry)
+
+    def _origin(self, entry: Sequence | Template) -> str:
+        """Say where *entry* comes from, for messages."""
+        with self._lock:
+            if entry in (self._registered.get(entry.name), self._templates.get(entry.name)):
+                return "is registered in this process"
+            for engine, entries in self._stored.items():
+                if entries.get(entry.name) is entry:
+                    return f"is stored in database {_shown(engine)}"
+        return "is defined in this process"
 
     def delete(self, session: SessionLike, name: str) -> bool:
         """Delete *name* in the caller's transaction and forget it; tell whether it existed.
@@ -168,7 +222,9 @@ class Registry:
             raise UnknownSequence(wanted.name, " (deleted while being registered)")
         stored = self._template_from(session, wanted.name, row, registering=True)
         _refuse_conflict(stored, wanted, "stored")
-        return self._record(self._templates, wanted)
+        self._record(self._templates, wanted)
+        agreement.remember(engine_of(session), wanted)
+        return wanted
 
     def _refuse_registered(
         self, wanted: Entry, same: dict[str, Entry], other: dict[str, Any], other_kind: str
@@ -181,12 +237,11 @@ class Registry:
         if current is not None:
             _refuse_conflict(current, wanted, "registered")
 
-    def _record(self, entries: dict[str, Entry], wanted: Entry) -> Entry:
+    def _record(self, entries: dict[str, Entry], wanted: Entry) -> None:
         """Record *wanted*, unless another thread recorded it differently meanwhile."""
         with self._lock:
             current = entries.setdefault(wanted.name, wanted)
         _refuse_conflict(current, wanted, "registered")
-        return wanted
 
     def get_template(self, name: str, session: SessionLike | None = None) -> Template:
         """Return the template registered as *name*, or with *session* one stored elsewhere."""
@@ -194,12 +249,14 @@ class Registry:
         with self._lock:
             found = self._templates.get(name)
         if found is not None:
+            if session is not None:
+                self.agree(session, found)
             return found
         if session is None:
             raise UnknownSequence(name, " registered as a template in this process")
         return self._stored_template(session, name)
 
-    def _stored_template(self, session: SessionLike, name: str) -> Template:
+    def _stored_template(self, session: SessionLike, name: str, missing: str = "") -> Template:
         """Return template *name* as the database of *session* stores it, remembered per engine."""
         engine = engine_of(session)
         with self._lock:
@@ -208,10 +265,11 @@ class Registry:
             return known
         row = load(session, name)
         if row is None:
-            raise UnknownSequence(name)
+            raise UnknownSequence(name, missing)
         found = self._template_from(session, name, row)
         with self._lock:
             self._stored.setdefault(engine, {})[name] = found
+        agreement.remember(engine, found)
         return found
 
     def _template_from(
@@ -261,6 +319,10 @@ def _described(entry: Sequence | Template) -> dict[str, Any]:
         pattern, settings = {}, entry.definition.settings()
     impl = {"impl": type(entry.strategy).__name__, **strategy_options(entry.strategy)}
     return {**pattern, **impl, **settings}
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _stored_template(template: Template) -> dict[str, Any]:
@@ -315,8 +377,10 @@ def get_sequence(name: str, session: SessionLike | None = None) -> Sequence:
     """Return the sequence registered as *name*, or with *session* one stored by another process.
 
     A stored one is as the database of *session* stores it (each database its own, as with
-    a database per tenant); finding it registers nothing in this process. An unknown name
-    raises `UnknownSequence`.
+    a database per tenant); finding it registers nothing in this process. A registered one
+    is only returned, and any `Sequence` only used, where the database stores it alike:
+    otherwise `SequenceConfigError` names both definitions. An unknown name raises
+    `UnknownSequence`.
     """
     return registry.get(name, session)
 
@@ -345,7 +409,7 @@ def register_template(
 def get_template(name: str, session: SessionLike | None = None) -> Template:
     """Return the template registered as *name*; given *session*, also one stored elsewhere.
 
-    A stored one is as the database of *session* stores it, as with `get_sequence`. An
-    unknown name raises `UnknownSequence`.
+    A stored one is as the database of *session* stores it, and a registered one must agree
+    with it, as with `get_sequence`. An unknown name raises `UnknownSequence`.
     """
     return registry.get_template(name, session)

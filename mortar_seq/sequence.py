@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .administration import check_value, restart_after
+from .agreement import agree
 from .at_flush import numbered_row
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
@@ -44,6 +45,7 @@ class Sequence:
         """
         if not isinstance(session, SESSIONS):
             check_session(session)
+        agree(session, self)
         if not nowait:  # the hot path: nothing to bound
             return self.strategy.next(session, self.definition)
         with waiting_at_most(session, 0, self.name):
@@ -58,6 +60,7 @@ class Sequence:
         """
         if not isinstance(session, SESSIONS):
             check_session(session)
+        agree(session, self)
         number = check_count(count, self.definition)
         with waiting_at_most(session, no_wait(nowait), self.name):
             return self.strategy.next_many(session, self.definition, number)
@@ -65,6 +68,7 @@ class Sequence:
     def last(self, session: SessionLike) -> int | None:
         """Return the last value handed out and visible to *session*; None before the first."""
         check_session(session)
+        agree(session, self)
         return self.strategy.last(session, self.definition)
 
     def restart(self, session: SessionLike, value: int, *, nowait: bool = False) -> None:
@@ -77,6 +81,7 @@ class Sequence:
         committed at once where DDL is not transactional (MariaDB).
         """
         check_session(session)
+        agree(session, self)
         number = check_value(self.definition, value)
         strategy = restartable(self.strategy, "restart")
         with waiting_at_most(session, no_wait(nowait), self.name):
@@ -96,6 +101,7 @@ class Sequence:
         `restart` for that). A resetting sequence is refused. In the caller's transaction.
         """
         check_session(session)
+        agree(session, self)
         with waiting_at_most(session, no_wait(nowait), self.name):
             return restart_after(session, self, column, where)
 
@@ -118,6 +124,7 @@ class Sequence:
         """
         if not isinstance(session, SESSIONS):
             check_session(session, "insert", table)
+        agree(session, self)
         into = target(table, column)
         row = into.row(values)
         insert = getattr(self.strategy, "insert", None)
@@ -147,6 +154,7 @@ class Sequence:
         """
         if not isinstance(session, SESSIONS):
             check_session(session, "insert_many", table)
+        agree(session, self)
         into = target(table, column)
         listed = into.rows(rows)
         if not listed:

@@ -6,6 +6,7 @@ import collections.abc as abc
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -17,18 +18,25 @@ from .administration import (
     latest_counter_keys,
     refuse_children,
 )
-from .at_flush import refuse_from_select, row_keywords
+from .agreement import agree
+from .at_flush import refuse_from_select, row_keywords, scalar_defaults
 from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
 from .numbering import target
-from .parse_back import counters, readings
-from .pattern import Pattern, identifier
+from .parse_back import (
+    counter_elsewhere,
+    counters,
+    one_way_for_every_counter,
+    readings,
+    reads_one_way,
+)
+from .pattern import Pattern, around_counter, identifier
 from .sequence import no_wait
 from .side import side_engine
 from .storage import creates_apart, existing_keys, load
-from .strategies import SequenceStrategy, reaching, restartable
+from .strategies import SequenceStrategy, gapless, reaching, restartable
 
 _lock = threading.Lock()
 # Counters known to exist, per engine: their first use creates them, later uses need not.
@@ -71,11 +79,9 @@ class Template:
         """
         if not isinstance(identifier, str):
             raise TemplateError(f"an identifier is text, not {type(identifier).__name__}")
-        found = [
-            reading
-            for reading in readings(self.parsed, identifier, self._parent_pattern(), limit=2)
-            if self._in_series(reading.counter)
-        ]
+        found = readings(
+            self.parsed, identifier, self._parent_pattern(), limit=2, counter=self._in_series
+        )
         if not found:
             raise TemplateError(f"{identifier!r} is not an identifier of template {self.name!r}")
         if len(found) > 1:
@@ -102,6 +108,7 @@ class Template:
         """
         if not isinstance(session, SESSIONS):
             check_session(session)
+        agree(session, self)
         counter = self._counter(session, keywords)
         number = check_count(count, counter)
         key = counter.key
@@ -110,11 +117,19 @@ class Template:
         else:
             with waiting_at_most(session, 0, self.name):
                 taken = self._take(session, counter, number, nowait=True)
-        return [identifier(key, value) for value in taken]
+        texts = [identifier(key, value) for value in taken]
+        for value, text in zip(taken, texts, strict=True):
+            refusal = self._other_readings(key, value, text)
+            if refusal is not None:
+                if gapless(self.strategy):  # give the values back, in case the caller commits
+                    restartable(self.strategy, "a refusal").restart(session, counter, taken[0])
+                raise refusal
+        return texts
 
     def last(self, session: SessionLike, /, **keywords: object) -> str | None:
         """Return the last identifier issued for *keywords* and visible to *session*, or None."""
         check_session(session)
+        agree(session, self)
         counter = self._counter(session, keywords)
         value = self.strategy.last(session, counter)
         return None if value is None else identifier(counter.key, value)
@@ -128,6 +143,7 @@ class Template:
         child) while a child template counts under an identifier it issued.
         """
         check_session(session)
+        agree(session, self)
         counter = self._counter(session, keywords)
         number = check_value(counter, value)
         strategy = restartable(self.strategy, "restart")
@@ -143,6 +159,7 @@ class Template:
         For imports, which know renderings rather than keywords: no parent or child is
         checked. In the caller's transaction.
         """
+        agree(session, self)
         counter = self._definition(key)
         number = check_value(counter, value)
         strategy = restartable(self.strategy, "an import")
@@ -159,6 +176,7 @@ class Template:
         transactional (MariaDB).
         """
         check_session(session)
+        agree(session, self)
         key = self.parsed.key(keywords)
         counter = self._definition(key)
         refuse_children(session, self, key, "delete")
@@ -174,6 +192,7 @@ class Template:
         Each value is what `last` says for the keywords of that rendering.
         """
         check_session(session)
+        agree(session, self)
         found: dict[str, str | None] = {}
         for key in sorted(latest_counter_keys(session, self.name)):
             value = self.strategy.last(session, self._definition(key))
@@ -200,8 +219,9 @@ class Template:
         """Take the next identifier and insert a row of *table* with it; return the identifier.
 
         As `Sequence.insert`. The pattern's keywords default to the row's own values of the
-        same names (``'{company}/{year}/{counter:05d}'`` reads ``company`` and ``year``);
-        explicit *keywords* win. Two statements: the counter's, then the INSERT.
+        same names (``'{company}/{year}/{counter:05d}'`` reads ``company`` and ``year``),
+        the columns' scalar defaults included, as `default` reads them; explicit *keywords*
+        win. Two statements: the counter's, then the INSERT.
 
         .. versionadded:: 0.1
         """
@@ -210,7 +230,7 @@ class Template:
         into = target(table, column)
         row = into.row(values)
         taken = {name: value for name, value in values.items() if name != "nowait"}
-        text = self.next(session, **{**taken, **keywords})
+        text = self.next(session, **{**scalar_defaults(into.table, row), **taken, **keywords})
         into.insert(session, [row], [text])
         return text
 
@@ -235,6 +255,7 @@ class Template:
         A primary-key lookup of the few counters the text can belong to, however many
         counters the template has.
         """
+        agree(session, self)
         candidates = self._candidates(text)
         if not candidates:
             return False
@@ -256,6 +277,56 @@ class Template:
             if any(self._between_start_and(reached, n) for each, n in candidates if each == key):
                 return True
         return False
+
+    def _other_readings(self, key: str, value: int, text: str) -> TemplateError | None:
+        """The refusal of *text* unless it reads back only as counter *key* at *value*:
+        another counter could issue it too (``'{month}{counter}'`` writes ``'111'`` for
+        month 1 at 11 and month 11 at 1), so it is never handed out."""
+        if self._reads_only_as(key, value, text):
+            return None
+        found = readings(
+            self.parsed, text, self._parent_pattern(), limit=8, counter=self._in_series
+        )
+        ours = next((reading.keywords for reading in found if reading.key == key), {})
+        others = [reading.keywords for reading in found if reading.key != key]
+        differs = sorted({name for each in others for name in each if each[name] != ours.get(name)})
+        why = f"it also reads as {others[0]!r}" if others else "it does not read back as one"
+        kept = (
+            "the counter was given back"
+            if gapless(self.strategy)
+            else "its value is lost, as a rolled-back one is"
+        )
+        return TemplateError(
+            f"{self.pattern!r} will not issue {text!r}: {why}, so another counter could issue "
+            f"it too{_naming(differs)}; nothing was issued and {kept}. A separator between "
+            "the counter and the keywords, or keyword values that cannot hold one, avoids this"
+        )
+
+    def _reads_only_as(self, key: str, value: int, text: str) -> bool:
+        """Whether *text* reads back only as counter *key* at *value*; cheap checks first
+        (the same answer, sooner), the full reading of the text last."""
+        facts = self._key_facts.get(key)
+        if facts is None:
+            negative = self.start < 0 or self.step < 0
+            settled = one_way_for_every_counter(self.parsed, key, negative=negative)
+            before, after = around_counter(key)
+            if len(self._key_facts) >= _KNOWN_MAX:
+                self._key_facts.clear()
+            facts = self._key_facts[key] = (settled, len(before), len(after))
+        settled, before_length, after_length = facts
+        if settled or reads_one_way(self.parsed, text):
+            return True
+        span = (before_length, len(text) - after_length)
+        elsewhere = counter_elsewhere(self.parsed, text, span, self._in_series)
+        if elsewhere is False:
+            return True
+        return self._candidates(text) == {(key, value)}
+
+    @cached_property
+    def _key_facts(self) -> dict[str, tuple[bool, int, int]]:
+        """Per counter key, worked out once: whether all its identifiers read one way, and
+        the length of the text before and after its counter."""
+        return {}
 
     def _candidates(self, text: str) -> set[tuple[str, int]]:
         """The counter keys that could have issued *text*, each with the value it needs."""
@@ -317,6 +388,10 @@ class Template:
         if row is None or row.pattern != self.pattern:
             raise UnknownSequence(self.name, ": the template was deleted")
         self.strategy.create(session, counter, nowait=nowait)
+
+
+def _naming(names: list[str]) -> str:
+    return f" (keywords {', '.join(map(repr, names))})" if names else ""
 
 
 def forget_counters(engine: Engine, name: str) -> None:

@@ -244,8 +244,12 @@ def test_native_batch_in_order(
 @WITH_SEQUENCES
 def test_native_template_batch_in_order(engine: Engine) -> None:
     with engine.begin() as connection:
-        tpl = register_template("NT", "{k}{counter}", connection, impl=NativeSequence, step=-1)
-        assert tpl.next_many(connection, 3, k="a") == ["a1", "a0", "a-1"]
+        tpl = register_template("NT", "{k}/{counter}", connection, impl=NativeSequence, step=-1)
+        assert tpl.next_many(connection, 3, k="a") == ["a/1", "a/0", "a/-1"]
+        # Glued to the key, 'a-1' would be k='a-' at counter 1 too: never issued.
+        glued = register_template("NG", "{k}{counter}", connection, impl=NativeSequence, step=-1)
+        with pytest.raises(TemplateError, match="'a-1'"):
+            glued.next_many(connection, 3, k="a")
 
 
 # 5. A parent template in use by a child is not deleted.

@@ -221,6 +221,20 @@ def test_template_insert_reads_the_row(rows: Engine, caller: Caller) -> None:
         assert list(session.execute(query).scalars()) == ["A/2025/001", "A/2024/001", "B/2025/001"]
 
 
+def test_template_insert_reads_scalar_defaults_as_a_default_does(
+    rows: Engine, caller: Caller
+) -> None:
+    # Before: tpl.insert ignored the columns' scalar defaults ("needs the keyword 'company'")
+    # while tpl.default() read them, as docs/usage.rst says both do.
+    with caller.block() as session:
+        template = register_template("T", "{company}/{year}/{counter:03d}", session)
+    with caller.block() as session:
+        assert template.insert(session, Invoice, {}, column="code") == "ACME/2026/001"
+        assert template.insert(session, invoices, {"year": 2025}, column="code") == "ACME/2025/001"
+        query = sa.select(invoices.c.company, invoices.c.year).order_by(invoices.c.id)
+        assert [tuple(row) for row in session.execute(query)] == [("ACME", 2026), ("ACME", 2025)]
+
+
 def test_orm_defaults(rows: Engine) -> None:
     with rows.begin() as connection:
         seq = register_sequence("invoice", connection)

@@ -150,7 +150,9 @@ def test_each_database_its_stored_sequence(tenants: tuple[Engine, Engine]) -> No
         get_sequence("inv")
 
 
-def test_a_sequence_registered_here_wins(tenants: tuple[Engine, Engine]) -> None:
+def test_a_sequence_registered_here_is_refused_where_stored_otherwise(
+    tenants: tuple[Engine, Engine],
+) -> None:
     one, two = tenants
     with fresh_registry(), two.begin() as connection:
         register_sequence("inv", connection, PooledSequence, start=5000)
@@ -158,7 +160,9 @@ def test_a_sequence_registered_here_wins(tenants: tuple[Engine, Engine]) -> None
         assert type(get_sequence("inv", connection).strategy) is PooledSequence
     with one.begin() as connection:
         registered = register_sequence("inv", connection, start=1)
-    with two.begin() as connection:
+    with two.begin() as connection, pytest.raises(SequenceConfigError, match="start=5000"):
+        get_sequence("inv", connection)  # tests/test_tenant_settings.py has more
+    with one.begin() as connection:
         assert get_sequence("inv", connection) is registered
 
 

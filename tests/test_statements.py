@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from mortar_seq import get_next_value, get_next_values, register_sequence
 from mortar_seq.storage import creates_apart
 
-from .conftest import counting
+from .conftest import counting, fresh_registry
 
 
 @pytest.mark.parametrize("kind", ["session", "connection"])
@@ -56,3 +56,24 @@ def test_first_use_statements(engine: Engine, kind: str) -> None:
     else:
         # The lookup, counter and definition inserted in the caller's transaction, the value.
         assert len(sent) == 4, sent
+
+
+def test_another_database_is_checked_once(tenants: tuple[Engine, Engine]) -> None:
+    """A sequence used on a database it was not registered with: its definition there is
+    looked up on the first call only, and later calls cost what they always did."""
+    one, two = tenants
+    other = sa.create_engine(two.url)  # another process: its own engine and registry
+    with fresh_registry(), other.begin() as connection:
+        register_sequence("invoice", connection, start=1000)
+    other.dispose()
+    with one.begin() as connection:
+        seq = register_sequence("invoice", connection, start=1000)
+    with two.connect() as connection:
+        connection.execute(sa.select(1))  # begin the transaction
+        costs = []
+        for _ in range(3):
+            with counting(two) as sent:
+                seq.next(connection)
+            costs.append(len(sent))
+        connection.rollback()
+    assert costs == [2, 1, 1]  # the lookup once, then one statement as on its own database

@@ -124,8 +124,10 @@ def test_each_database_its_stored_template(tenants: tuple[Engine, Engine]) -> No
     ]
     with one.begin() as connection:
         registered = register_template("T", "A-{counter}", connection, impl=PooledSequence)
-    with two.begin() as connection:
-        assert get_template("T", connection) is registered  # this process's registration wins
+    with two.begin() as connection, pytest.raises(SequenceConfigError, match="B/"):
+        get_template("T", connection)  # never applied where stored otherwise
+    with one.begin() as connection:
+        assert get_template("T", connection) is registered
 
 
 def test_registration_conflicts(caller: Caller) -> None:
