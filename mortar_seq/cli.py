@@ -20,7 +20,7 @@ from . import __version__
 from .cli_commands import audit_column, create, delete, importing, last, listing, restart, take
 from .cli_errors import explain, masked
 from .errors import SequenceError
-from .model import create_tables
+from .model import Base, create_tables
 from .strategies import NativeSequence, PooledSequence, TableSequence
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
@@ -28,6 +28,10 @@ DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
 DEFAULT_WAIT_SECONDS = 5.0
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 BROKEN_PIPE = 141  # 128 + SIGPIPE
+# Only these make the library's tables: made uninvited, they would stop the Alembic
+# migration that should make them ("already exists"). audit reads the user's tables alone.
+MAKING_TABLES = frozenset({"create", "init"})
+NEEDING_NO_TABLES = frozenset({"audit"})
 
 
 def _global_options(defaults: bool) -> argparse.ArgumentParser:
@@ -91,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         "in the mortar_seq.implementations entry-point group",
     )
     made.set_defaults(run=create, impl=TableSequence.kind)
+
+    initialised = commands.add_parser(
+        "init",
+        parents=options,
+        help="create the library's tables where missing (without Alembic; with it: "
+        "alembic upgrade mortar_seq@head)",
+    )
+    initialised.set_defaults(run=_tables_only)
 
     taking = commands.add_parser(
         "next", parents=options, help="take the next value(s), one per line"
@@ -199,12 +211,15 @@ def _run(args: argparse.Namespace) -> None:
         url = sa.make_url(args.url)
     except ValueError as exc:  # a port that is not a number
         raise SequenceError(f"cannot use {masked(args.url)}: {exc}") from exc
-    if args.command != "create":
+    if args.command not in MAKING_TABLES:
         _refuse_missing_file(url)
     connect_args = {"timeout": args.wait} if url.get_backend_name() == "sqlite" else {}
     engine = sa.create_engine(url, connect_args=connect_args)
     try:
-        create_tables(engine)
+        if args.command in MAKING_TABLES:
+            create_tables(engine)
+        elif args.command not in NEEDING_NO_TABLES:
+            _refuse_missing_tables(engine, args.url)
         run(engine, args)
     finally:
         engine.dispose()
@@ -218,6 +233,23 @@ def _refuse_missing_file(url: sa.URL) -> None:
     if database.startswith("file:") or Path(database).exists():
         return  # a URI filename (uri=true) is SQLite's to resolve
     raise SequenceError(f"no database file {database!r} here ('mortar-seq create' makes one)")
+
+
+def _tables_only(engine: Engine, args: argparse.Namespace) -> None:
+    """``init``: the tables, made by `_run`, are all it does."""
+
+
+def _refuse_missing_tables(engine: Engine, url: str) -> None:
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        tables = Base.metadata.sorted_tables
+        missing = [table.name for table in tables if not inspector.has_table(table.name)]
+    if missing:
+        what = "mortar_seq tables" if len(missing) == len(tables) else f"table {missing[0]}"
+        raise SequenceError(
+            f"no {what} in {masked(url)}: make them with 'alembic upgrade mortar_seq@head' "
+            "where Alembic manages the database, else with 'mortar-seq init'"
+        )
 
 
 def _fail(message: str, status: int) -> int:

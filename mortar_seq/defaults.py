@@ -46,4 +46,16 @@ def _resolve(name: str, connection: Any) -> Sequence | Template:
     try:
         return registry.get(name, connection)
     except UnknownSequence:
-        return registry.get_template(name, connection)  # or its UnknownSequence
+        pass
+    try:
+        return registry.get_template(name, connection)
+    except UnknownSequence as exc:
+        raise UnknownSequence(name, _UNREGISTERED) from exc
+
+
+# Unlike get_next_value, a flush never creates a sequence: it could not guess its settings.
+_UNREGISTERED = (
+    " (nor a template) in this process or this database: register it before the flush, "
+    "with register_sequence or register_template (get_next_value creates a sequence "
+    "on its first call)"
+)

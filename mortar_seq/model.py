@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .definition import NAME_MAX
@@ -108,6 +108,26 @@ def create_tables(bind: Engine | Connection) -> None:
 
     For tests and small applications; applications with Alembic use the shipped
     migrations instead. Given a `Connection`, the DDL runs in its transaction and is
-    committed (or not) by the caller.
+    committed (or not) by the caller. With asyncio, run it through ``run_sync``:
+    ``async with engine.begin() as conn: await conn.run_sync(mortar_seq.create_tables)``.
     """
+    _refuse_bind(bind)
     Base.metadata.create_all(bind)
+
+
+def _refuse_bind(bind: object) -> None:
+    """Say what to pass instead of an async engine or connection, or a Session."""
+    if isinstance(bind, Engine | Connection):
+        return
+    kind = type(bind).__name__
+    if hasattr(bind, "sync_engine"):  # AsyncEngine, AsyncConnection
+        raise TypeError(
+            f"create_tables takes an Engine or a Connection, not an {kind}: "
+            "async with engine.begin() as conn: await conn.run_sync(mortar_seq.create_tables)"
+        )
+    if isinstance(bind, Session):
+        raise TypeError(
+            "create_tables takes an Engine or a Connection, not a Session: pass "
+            "session.connection() to create them in the session's transaction"
+        )
+    # Anything else may still run DDL (a mock engine that prints it): leave it to SQLAlchemy.

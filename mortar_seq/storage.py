@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from .binding import SessionLike, connection_of, dialect_of, engine_of
 from .conflicts import retrying
 from .dialects import BoundedInsert, bounds_one_statement, insert_unless_present, lock_wait
-from .driver_errors import is_lock_timeout
-from .errors import SequenceLocked
+from .driver_errors import is_lock_timeout, is_table_missing
+from .errors import SequenceConfigError, SequenceLocked
 from .locking import waiting_at_most
 from .model import Counter, StoredSequence
 from .side import side_engine
@@ -40,9 +40,21 @@ class Stored:
 
 
 def load(session: SessionLike, name: str) -> Stored | None:
-    """Return what is stored of *name*, or None."""
+    """Return what is stored of *name*, or None.
+
+    Every first use of a name comes here before anything else touches the library's
+    tables: where they are missing, `SequenceConfigError` says how to make them (the
+    driver's error is its ``__cause__``; on PostgreSQL it has aborted the caller's
+    transaction, which the caller rolls back).
+    """
     query = _LOAD.where(StoredSequence.name == name)
-    row = session.execute(query).one_or_none()
+    try:
+        row = session.execute(query).one_or_none()
+    except DBAPIError as exc:
+        # The statement names our table alone: any missing table is ours.
+        if is_table_missing(exc):
+            raise SequenceConfigError(_tables_missing(session)) from exc
+        raise
     if row is None and creates_apart(session) and not deleted_here(session, name):
         # Where rows are created on a connection of their own, they may be newer than the
         # caller's REPEATABLE READ snapshot. A locking read would see them, but on a missing
@@ -51,6 +63,15 @@ def load(session: SessionLike, name: str) -> Stored | None:
         with side_engine(engine_of(session)).connect() as connection:
             row = connection.execute(query).one_or_none()
     return None if row is None else Stored(*row)
+
+
+def _tables_missing(session: SessionLike) -> str:
+    shown = engine_of(session).url.render_as_string(hide_password=True)
+    return (
+        f"mortar_seq's tables are missing from database {shown}: create them with "
+        "mortar_seq.create_tables(engine), or apply the shipped Alembic migrations "
+        "(alembic upgrade mortar_seq@head)"
+    )
 
 
 _LOAD = sa.select(
