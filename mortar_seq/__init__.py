@@ -16,6 +16,7 @@ from .importing import import_django_sequences, import_invenio
 from .model import create_tables
 from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
 from .registry import get_sequence, get_template, register_sequence, register_template
+from .retry import run_in_transaction, run_in_transaction_async, worth_retrying
 from .sequence import Sequence
 from .strategies import (
     NativeSequence,
@@ -58,4 +59,7 @@ __all__ = [
     "register_implementation",
     "register_sequence",
     "register_template",
+    "run_in_transaction",
+    "run_in_transaction_async",
+    "worth_retrying",
 ]

@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from mortar_seq import SequenceLocked, get_sequence, get_template
+from mortar_seq import SequenceLocked, get_sequence, get_template, retry
 
-from .recipes import retry
 from .tables import issued
 
 TEMPLATE = "T"
@@ -106,6 +105,10 @@ def steady(
             except SequenceLocked:
                 retries += 1
                 time.sleep(0.01)  # nowait: the sequence was busy; come back to it
+            except sa.exc.DBAPIError as exc:
+                if exc.statement is not None or not retry.worth_retrying(exc):
+                    raise
+                retries += 1  # a COMMIT cut off (outcome unknown): not acknowledged
             retries += max(tries - 1, 0)
             most = max(most, tries)
         results.put((worker, acknowledged, retries, most, None))

@@ -12,9 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from mortar_seq import SequenceError, get_sequence, get_template
+from mortar_seq import SequenceError, get_sequence, get_template, retry
 
-from .recipes import retry
 from .tables import issued
 
 TEMPLATE_KEY = "k"
@@ -71,7 +70,7 @@ def steady(
         while committed < target:
             before = attempts
             try:
-                retry.run_in_transaction(engine, work, attempts=50)
+                retry.run_in_transaction(engine, work)
                 committed += 1
             except RollBack:
                 pass

@@ -28,12 +28,12 @@ from mortar_seq import (
     get_sequence,
     register_sequence,
     register_template,
+    retry,
 )
 
 from . import fault_workers
 from .conftest import at_once, fresh_registry
 from .private_cluster import private_cluster, server_binaries
-from .recipes import retry
 from .tables import committed, issued, test_metadata
 
 SPAWN = multiprocessing.get_context("spawn")
