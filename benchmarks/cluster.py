@@ -4,7 +4,7 @@
 
 Starts the cluster the tests use (tests/galera.py: loopback ports, a temporary folder),
 then for each layout runs *threads* writer threads for *seconds*, each committing one
-value per transaction with the documented retry recipe, and prints committed values per
+value per transaction with mortar_seq.run_in_transaction, and prints committed values per
 second and retries per committed value: gapless on one shared row, gapless on one row per
 thread (sharded by series), and pooled (block=100).
 """
@@ -23,9 +23,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mortar_seq
-from mortar_seq import PooledSequence, get_sequence, register_sequence
+from mortar_seq import PooledSequence, get_sequence, register_sequence, run_in_transaction
 from tests.galera import galera_cluster
-from tests.recipes import retry
 
 
 def measure(engines: list[sa.Engine], name_of: Any, seconds: float) -> tuple[float, float]:
@@ -41,7 +40,7 @@ def measure(engines: list[sa.Engine], name_of: Any, seconds: float) -> tuple[flo
             return int(get_sequence(name, session).next(session))
 
         while time.monotonic() < stop:
-            retry.run_in_transaction(engine, work, attempts=100)
+            run_in_transaction(engine, work, timeout=60)
             done[index] += 1
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(len(engines))]
