@@ -1,5 +1,6 @@
 """mortar_seq: gapless, fast and formatted identifiers from your database, on SQLAlchemy 2.x."""
 
+from .at_commit import number_pending
 from .auditing import Audit, audit
 from .defaults import column_default
 from .definition import Definition
@@ -56,6 +57,7 @@ __all__ = [
     "get_template",
     "import_django_sequences",
     "import_invenio",
+    "number_pending",
     "register_implementation",
     "register_sequence",
     "register_template",

@@ -146,3 +146,76 @@ _DECORATED = TypeDecorator.bind_expression  # a decorator's own, which defers to
 
 def _array_of(type_: TypeEngine[Any]) -> ARRAY[Any]:
     return ARRAY(type_, dimensions=1)
+
+
+def number_rows_by(
+    bump: Any,
+    targets: tuple[Target, ...],
+    number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
+) -> Any:
+    """Write numbers from *bump* into rows already inserted, in one statement; return the
+    counter's new value and how many rows were written.
+
+    ``WITH taken AS (UPDATE ...), numbered_0 AS (UPDATE t SET column = source.number FROM
+    (SELECT k0, ..., number(value, back) AS number FROM unnest(:back, :k0, ...) AS rows JOIN
+    taken ON true) AS source WHERE t.pk = source.k0 RETURNING ...) SELECT value, (SELECT
+    count(*) FROM numbered_0) FROM taken``: one UPDATE per table of
+    *targets*, the rows of each passed as one array per primary-key column, *back*
+    counting the rows after each one (`numbered_rows_parameters`). No counter row moved:
+    nothing updated, nothing returned.
+    """
+    taken = bump.cte("mortar_taken")
+    written: list[Any] = []
+    for i, into in enumerate(targets):
+        table = into.table
+        primary_key = list(table.primary_key.columns)
+        columns = [
+            sa.column("mortar_back", sa.BigInteger),
+            *[sa.column(f"mortar_k{j}", column.type) for j, column in enumerate(primary_key)],
+        ]
+        arrays = [
+            sa.cast(
+                sa.bindparam(f"mortar_{i}_{column.name}", type_=_array_of(column.type)),
+                _array_of(column.type),
+            )
+            for column in columns
+        ]
+        listed = sa.func.unnest(*arrays).table_valued(*columns, name=f"mortar_rows_{i}")
+        rows = listed.render_derived()
+        source = (
+            sa.select(
+                *list(rows.c)[1:],
+                number(taken.c.value, rows.c.mortar_back).label("mortar_number"),
+            )
+            .select_from(rows.join(taken, sa.true()))
+            .subquery(f"mortar_source_{i}")
+        )
+        update = (
+            sa.update(table)
+            .where(*[column == source.c[f"mortar_k{j}"] for j, column in enumerate(primary_key)])
+            .values({into.column: source.c.mortar_number})
+            .returning(table.c[into.column])
+        )
+        numbered = update.cte(f"mortar_numbered_{i}")
+        written.append(sa.select(sa.func.count()).select_from(numbered).scalar_subquery())
+    return sa.select(taken.c.value, sum(written[1:], written[0]))
+
+
+def numbered_rows_parameters(
+    targets: tuple[Target, ...], rows: list[tuple[Target, tuple[Any, ...]]]
+) -> dict[str, Any]:
+    """The parameters of `number_rows_by` for *rows* (a target of *targets* and a primary
+    key each), numbered in list order."""
+    parameters: dict[str, Any] = {}
+    for i, into in enumerate(targets):
+        width = len(into.table.primary_key.columns)
+        parameters[f"mortar_{i}_mortar_back"] = []
+        for j in range(width):
+            parameters[f"mortar_{i}_mortar_k{j}"] = []
+    last = len(rows) - 1
+    for position, (into, key) in enumerate(rows):
+        i = targets.index(into)
+        parameters[f"mortar_{i}_mortar_back"].append(last - position)
+        for j, value in enumerate(key):
+            parameters[f"mortar_{i}_mortar_k{j}"].append(value)
+    return parameters

@@ -8,6 +8,7 @@ from typing import Any
 
 from .administration import check_value, restart_after
 from .agreement import agree
+from .at_commit import insert_row, register_object
 from .at_flush import numbered_row
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
@@ -167,6 +168,37 @@ class Sequence:
         numbers = self.strategy.next_many(session, self.definition, count)
         into.insert(session, listed, numbers)
         return numbers
+
+    def at_commit(self, session: SessionLike, obj: object, attribute: str) -> None:
+        """Number *obj*'s *attribute* just before *session* commits.
+
+        *obj* is an ORM object added to *session* (a `Session`). Its row is written without
+        the number (NULL: the column must accept it) and numbered as the session commits,
+        so the sequence is locked only for the commit; after COMMIT the object carries its
+        number. See `number_pending`.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "at_commit", obj)
+        agree(session, self)
+        register_object(session, self, obj, attribute)
+
+    def insert_at_commit(
+        self, session: SessionLike, table: object, values: abc.Mapping[str, Any], *, column: str
+    ) -> tuple[Any, ...]:
+        """Insert a row of *table* now, with *column* NULL, numbered just before COMMIT;
+        return the row's primary key.
+
+        As `insert`, but the sequence is locked only for the commit. A `Session` numbers
+        the row as it commits; on a `Connection`, call `number_pending` before committing.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "insert_at_commit", table)
+        agree(session, self)
+        return insert_row(session, self, table, values, column)
 
     @property
     def default(self) -> abc.Callable[[Any], int]:

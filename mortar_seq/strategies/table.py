@@ -26,6 +26,8 @@ from ..numbered_statements import (
     insert_many_numbered_by,
     insert_numbered_by,
     many_rows_parameters,
+    number_rows_by,
+    numbered_rows_parameters,
     row_parameters,
     travel_as_arrays,
 )
@@ -146,6 +148,36 @@ class TableSequence:
         if last is None:
             raise self._refusal(session, definition, count)
         return handed_out(definition, last, count)
+
+    def number_rows(
+        self,
+        session: SessionLike,
+        definition: Definition,
+        rows: list[tuple[Target, tuple[Any, ...]]],
+    ) -> tuple[Sequence[int], int] | None:
+        """Take len(*rows*) values and write them into *rows* (already inserted, each a
+        target and a primary key), in list order; return them and how many rows were found.
+
+        One statement where the database updates inside WITH (PostgreSQL), every table goes
+        to the counters' database and its primary key can be passed as arrays; else None,
+        and the caller takes `next_many`, then writes.
+        """
+        targets = tuple(dict.fromkeys(into for into, _ in rows))
+        if not modifies_in_cte(dialect_of(session)):
+            return None
+        for into in targets:
+            keys = tuple(column.key for column in into.table.primary_key.columns)
+            if not (into.with_counters(session) and travel_as_arrays(into, keys)):
+                return None
+        count = len(rows)
+        plan = advance(definition, count)
+        bump = _bump(_shape(plan, definition.step), "returning", False)
+        statement = number_rows_by(bump, targets, _numbering(definition))
+        parameters = {**_parameters(definition, plan), **numbered_rows_parameters(targets, rows)}
+        taken = targets[0].execute(session, statement, parameters).one_or_none()
+        if taken is None:
+            raise self._refusal(session, definition, count)
+        return handed_out(definition, taken[0], count), int(taken[1])
 
     def _insert_apart(
         self, session: SessionLike, definition: Definition, into: Target, rows: list[dict[str, Any]]
