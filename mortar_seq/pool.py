@@ -6,39 +6,135 @@ starts with none, so it never hands out its parent's values.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+Reserve = Callable[[int], Sequence[int]]  # reserve(n): at least n new values, in order
 
 
 class Pool:
-    """Values reserved for this process and not handed out yet, and the last one that was."""
+    """Values reserved for this process and not handed out yet, and the last one that was.
+
+    The lock guards memory only, never I/O: under ``AsyncSession.run_sync`` every task runs
+    on the event loop's thread, and a task reserving a block hands that thread back to the
+    loop while it waits for the database, so a lock held meanwhile would freeze the loop.
+    One reservation runs at a time; others wait for it as their context allows (a thread
+    blocks, a task awaits), so blocks arrive in order and values handed out keep increasing.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.available: deque[int] = deque()
         self.last: int | None = None
+        self.refill: _Refill | None = None  # the reservation under way, if any
 
-    def take_one(self, reserve: Callable[[int], Sequence[int]]) -> int:
-        """Hand out one value, reserving more with *reserve(1)* when none is left."""
+    def pop_one(self) -> int | None:
+        """Hand out one value from memory; None if none is left (then see `take`)."""
         with self.lock:
-            if not self.available:
-                self.available.extend(reserve(1))
-            self.last = value = self.available.popleft()
-            return value
+            if self.available:
+                self.last = value = self.available.popleft()
+                return value
+        return None
 
-    def take(self, count: int, reserve: Callable[[int], Sequence[int]]) -> list[int]:
-        """Hand out *count* values, reserving more with *reserve(n)* when too few are left."""
+    def pop(self, count: int) -> list[int] | None:
+        """Hand out *count* values from memory; None if too few are left (then see `take`)."""
         with self.lock:
-            if len(self.available) < count:
-                self.available.extend(reserve(count - len(self.available)))
-            taken = [self.available.popleft() for _ in range(count)]
+            if len(self.available) >= count:
+                return self._pop(count)
+        return None
+
+    def take(self, count: int, reserve: Reserve) -> list[int]:
+        """Hand out *count* values, reserving more with *reserve(n)* when too few are left.
+
+        Check the caller's connection out first, before waiting for anyone: whoever
+        reserves must never wait for a connection of the caller's pool while others, holding
+        connections of that pool, wait for the reservation.
+        """
+        while True:
+            with self.lock:
+                if len(self.available) >= count:
+                    return self._pop(count)
+                under_way = self.refill
+                if under_way is not None:
+                    wait = under_way.waiter()
+                else:
+                    # Ours: what is left is ours too, so that what *reserve* returns (values
+                    # taken in the caller's own transaction, at times) goes to us alone.
+                    self.refill = mine = _Refill()
+                    claimed = list(self.available)
+                    self.available.clear()
+                    break
+            wait()
+        return self._refilled(mine, claimed, count, reserve)
+
+    def _pop(self, count: int) -> list[int]:
+        taken = [self.available.popleft() for _ in range(count)]
+        self.last = taken[-1]
+        return taken
+
+    def _refilled(
+        self, mine: _Refill, claimed: list[int], count: int, reserve: Reserve
+    ) -> list[int]:
+        missing = count - len(claimed)
+        try:
+            reserved = reserve(missing)
+        except BaseException:
+            with self.lock:
+                self.available.extendleft(reversed(claimed))
+                self.refill = None
+            mine.done()
+            raise
+        with self.lock:
+            self.available.extend(reserved[missing:])
+            self.refill = None
+            taken = claimed + list(reserved[:missing])
             self.last = taken[-1]
-            return taken
+        mine.done()
+        return taken
+
+
+class _Refill:
+    """A reservation under way, and how to wake those who wait for it."""
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.wakers: list[Callable[[], object]] = []
+
+    def waiter(self) -> Callable[[], object]:
+        """Return how to wait until `done` (call under the pool's lock, wait outside it)."""
+        if not _in_greenlet():
+            return self.finished.wait
+        # A task on an event loop: its thread is the loop's, so await rather than block.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not future.done():  # cancelled meanwhile
+                future.set_result(None)
+
+        self.wakers.append(lambda: loop.call_soon_threadsafe(wake))
+        return lambda: await_only(future)
+
+    def done(self) -> None:
+        self.finished.set()
+        for waker in self.wakers:
+            with suppress(RuntimeError):  # that loop is closed: nobody waits there any more
+                waker()
+
+
+def _in_greenlet() -> bool:
+    try:
+        return in_greenlet()
+    except ImportError:  # no greenlet installed (SQLAlchemy 2.1): no event loop bridge either
+        return False
 
 
 _lock = threading.Lock()

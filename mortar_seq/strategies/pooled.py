@@ -13,7 +13,7 @@ from ..conflicts import retrying
 from ..definition import Definition
 from ..errors import SequenceConfigError, SequenceLocked, UnknownSequence
 from ..model import Counter
-from ..pool import drop, pool_for
+from ..pool import Pool, drop, pool_for
 from ..side import side_engine
 from ..storage import briefly, create_missing, deleted_here
 from .table import (
@@ -56,12 +56,21 @@ class PooledSequence:
 
     def next(self, session: SessionLike, definition: Definition) -> int:
         pool = pool_for(engine_of(session), definition.name, definition.key)
-        return pool.take_one(lambda missing: self._reserve(session, definition, missing))
+        value = pool.pop_one()
+        if value is not None:
+            return value
+        return self._take(pool, session, definition, 1)[0]
 
     def next_many(self, session: SessionLike, definition: Definition, count: int) -> Sequence[int]:
         pool = pool_for(engine_of(session), definition.name, definition.key)
-        values = pool.take(count, lambda missing: self._reserve(session, definition, missing))
+        values = pool.pop(count) or self._take(pool, session, definition, count)
         return _contiguous(values, definition.step) if definition.reset is None else values
+
+    def _take(
+        self, pool: Pool, session: SessionLike, definition: Definition, count: int
+    ) -> list[int]:
+        connection_of(session)  # before waiting for another's reservation: see Pool.take
+        return pool.take(count, lambda missing: self._reserve(session, definition, missing))
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         return pool_for(engine_of(session), definition.name, definition.key).last
