@@ -7,6 +7,7 @@ interrupted (Ctrl-C), 141 output pipe closed (quietly, as other Unix tools).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +35,16 @@ MAKING_TABLES = frozenset({"create", "init"})
 NEEDING_NO_TABLES = frozenset({"audit"})
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return seconds
+
+
 def _global_options(defaults: bool) -> argparse.ArgumentParser:
     """--url and --wait, accepted before the command and after it (defaults set once only)."""
     options = argparse.ArgumentParser(add_help=False)
@@ -45,7 +56,7 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         default=DEFAULT_WAIT_SECONDS if defaults else argparse.SUPPRESS,
         help="on SQLite, how long to wait for another process's write lock "
@@ -108,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
         "next", parents=options, help="take the next value(s), one per line"
     )
     taking.add_argument("name", metavar="NAME")
-    taking.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    taking.add_argument(
+        "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
+    )
     taking.add_argument(
         "-n",
         dest="count",
@@ -121,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     reading = commands.add_parser("last", parents=options, help="print the last value handed out")
     reading.add_argument("name", metavar="NAME")
-    reading.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    reading.add_argument(
+        "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
+    )
     reading.set_defaults(run=last)
 
     listed = commands.add_parser(
@@ -141,7 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     restarted.add_argument("name", metavar="NAME")
     restarted.add_argument("value", metavar="VALUE", type=int)
-    restarted.add_argument("keywords", metavar="KEY=VALUE", nargs="*", help="a template's keywords")
+    restarted.add_argument(
+        "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
+    )
     restarted.set_defaults(run=restart)
 
     audited = commands.add_parser(

@@ -270,10 +270,24 @@ def _found(connection: Connection, name: str, pairs: list[str]) -> Template | No
     if row is None:
         raise UnknownSequence(name)
     if row.pattern is not None:
-        return get_template(name, connection)
+        template = get_template(name, connection)
+        _refuse_unknown(template, pairs)
+        return template
     if pairs:
         raise TemplateError(f"{name!r} is a sequence: it takes no KEY=VALUE")
     return None
+
+
+def _refuse_unknown(template: Template, pairs: list[str]) -> None:
+    """A mistyped keyword is an error, not a keyword the pattern leaves out."""
+    known = template.parsed.keywords
+    unknown = sorted({pair.partition("=")[0] for pair in pairs} - known)
+    if unknown:
+        no = ", ".join(repr(key) for key in unknown)
+        raise TemplateError(
+            f"{template.name!r} has no keyword {no}: its pattern {template.pattern!r} takes "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def _refuse_other_kind(connection: Connection, name: str, *, template: bool) -> None:
