@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COUNT",
         help="how many values to take (default 1); each is printed once committed",
     )
+    taking.add_argument("--json", action="store_true", help="as one JSON array")
     taking.set_defaults(run=take)
 
     reading = commands.add_parser("last", parents=options, help="print the last value handed out")
@@ -137,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     reading.add_argument(
         "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
     )
+    reading.add_argument("--json", action="store_true", help='as JSON: {"name", "last"}')
     reading.set_defaults(run=last)
 
     listed = commands.add_parser(
@@ -166,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     audited.add_argument("table", metavar="TABLE", help="a table, or SCHEMA.TABLE")
     audited.add_argument("column", metavar="COLUMN")
+    audited.add_argument("--json", action="store_true", help="the report as one JSON object")
     audited.add_argument("--start", type=int, help="where the series starts (default: its first)")
     audited.add_argument("--step", type=int, default=1, help="increment (default 1)")
     audited.add_argument(

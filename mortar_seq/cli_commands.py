@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .auditing import audit
-from .cli_output import print_audit, print_listing, write_lines
+from .cli_output import json_array, print_audit, print_json, print_listing, write_lines
 from .definition import Definition, check_name
 from .errors import SequenceConfigError, SequenceError, TemplateError, UnknownSequence
 from .importing import import_django_sequences, import_invenio
@@ -66,10 +66,11 @@ def take(engine: Engine, args: argparse.Namespace) -> None:
         chunks: abc.Iterable[int] = [args.count]
     else:
         chunks = _chunks(args.count)
-    for count in chunks:
-        with engine.begin() as connection:
-            taken = batch(connection, count)
-        write_lines(taken)
+    with json_array(args.json) as write:
+        for count in chunks:
+            with engine.begin() as connection:
+                taken = batch(connection, count)
+            write(taken)
 
 
 def last(engine: Engine, args: argparse.Namespace) -> None:
@@ -82,7 +83,9 @@ def last(engine: Engine, args: argparse.Namespace) -> None:
             key = template.parsed.key(keywords)
             known = key in counter_keys(connection, template.name)
             value = _last_identifier(connection, template, key) if known else None
-    if value is not None:
+    if args.json:
+        print_json({"name": args.name, "last": value})
+    elif value is not None:
         write_lines([value])
 
 
@@ -133,7 +136,7 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
             step=args.step,
             where=sa.and_(*where) if where else None,
         )
-    print_audit(found)
+    print_audit(found, as_json=args.json)
     if not found.count:
         among = f" where {' and '.join(args.where)}" if args.where else ""
         raise SequenceError(f"{args.table}.{args.column}: no rows to audit{among}")

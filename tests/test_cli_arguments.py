@@ -3,9 +3,11 @@ negative wait. Run in-process through main(argv)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mortar_seq.cli import main
 
@@ -60,3 +62,36 @@ def test_a_wait_that_is_no_duration_is_refused(
     assert exited.value.code == 2
     assert "--wait: expected a number of seconds, 0 or more" in capsys.readouterr().err
     assert main(["--wait", "0", "next", "S"]) == 0
+
+
+def test_next_last_and_audit_speak_json(
+    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: --json was "unrecognized arguments" for next, last and audit (list had it).
+    capsys.readouterr()
+    assert main(["next", "S", "-n", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [1, 2, 3]
+    assert main(["next", "T", "dept=HR", "year=2026", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == ["HR/2026-1"]
+    assert main(["last", "S", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"name": "S", "last": 3}
+    assert main(["last", "T", "dept=HR", "year=1999", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"name": "T", "last": None}
+
+    engine = sa.create_engine(f"sqlite:///{here / 'mortar_seq.sqlite'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE ledger (id INTEGER PRIMARY KEY, n INTEGER)")
+        connection.exec_driver_sql("INSERT INTO ledger (n) VALUES (1), (2), (4), (4)")
+    engine.dispose()
+    assert main(["audit", "ledger", "n", "--json"]) == 1  # not clean: still exit 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "count": 4,
+        "first": 1,
+        "last": 4,
+        "gaps": [[3, 3]],
+        "duplicates": {"4": 2},
+        "off_series": [],
+        "clean": False,
+    }
+    assert "is not clean" in captured.err
