@@ -151,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
         "delete", parents=options, help="delete a sequence or template and its values"
     )
     deleted.add_argument("name", metavar="NAME")
+    deleted.add_argument(
+        "--yes", action="store_true", help="do not ask (on a terminal, delete asks first)"
+    )
     deleted.set_defaults(run=delete)
 
     restarted = commands.add_parser(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import collections.abc as abc
 import datetime as dt
+import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -96,6 +97,16 @@ def listing(engine: Engine, args: argparse.Namespace) -> None:
 
 
 def delete(engine: Engine, args: argparse.Namespace) -> None:
+    if not args.yes and sys.stdin.isatty():  # a person: ask, holding no transaction open
+        with engine.begin() as connection:
+            row = load(connection, check_name(args.name))
+        if row is None:
+            raise UnknownSequence(args.name)
+        kind = "sequence" if row.pattern is None else "template"
+        print(f"delete {kind} {args.name!r} and the values it handed out? [y/N] ", end="")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise SequenceError(f"{args.name!r} was not deleted")
     with engine.begin() as connection:
         if not delete_sequence(connection, args.name):
             raise UnknownSequence(args.name)

@@ -3,6 +3,7 @@ negative wait. Run in-process through main(argv)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -95,3 +96,38 @@ def test_next_last_and_audit_speak_json(
         "clean": False,
     }
     assert "is not clean" in captured.err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("answer", ["", "n", "no", "nope"])
+def test_delete_asks_on_a_terminal(
+    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # Before: delete removed a series and its history without a word.
+    monkeypatch.setattr("sys.stdin", _Terminal(answer + "\n"))
+    capsys.readouterr()
+    assert main(["delete", "S"]) == 1
+    captured = capsys.readouterr()
+    assert "delete sequence 'S' and the values it handed out? [y/N] " in captured.out
+    assert captured.err == "mortar-seq: 'S' was not deleted\n"
+    assert main(["last", "S"]) == 0  # still there
+
+
+def test_delete_yes_and_a_confirmed_delete(
+    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    assert main(["delete", "S"]) == 0
+    monkeypatch.setattr("sys.stdin", _Terminal(""))  # --yes asks nothing
+    capsys.readouterr()
+    assert main(["delete", "T", "--yes"]) == 0
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: a script, as before
+    assert main(["create", "U"]) == 0
+    assert main(["delete", "U"]) == 0
+    assert main(["list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
