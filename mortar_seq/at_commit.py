@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import collections.abc as abc
 import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Mapper, Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
 
+from .at_flush import refuse_from_select
 from .binding import SessionLike, check_session
 from .definition import Definition
-from .errors import SequenceConfigError
+from .errors import SequenceConfigError, UnknownSequence
 from .numbering import Target, observed, seen, target
 from .strategies import SequenceStrategy, counts_in_rows, gapless
 
@@ -42,6 +46,20 @@ class Series(Protocol):
     def strategy(self) -> SequenceStrategy: ...
 
 
+@runtime_checkable
+class Labelled(Series, Protocol):
+    """What numbering needs of a template's counter besides: its identifiers."""
+
+    def prepare(self, session: SessionLike, *, again: bool) -> None:
+        """Make sure the counter exists (*again*: it was found missing)."""
+
+    def texts(self, numbers: abc.Sequence[int]) -> list[str]:
+        """The identifiers of *numbers*; raise `TemplateError` for one it must not issue."""
+
+    def in_sql(self) -> abc.Callable[[ColumnElement[Any]], ColumnElement[Any]] | None:
+        """SQL writing the identifier of a number, where the database can (else None)."""
+
+
 @dataclass
 class _Row:
     series: Series
@@ -49,6 +67,7 @@ class _Row:
     key: tuple[Any, ...] | None  # None for an ORM object: read from it at numbering
     obj: object = None
     attribute: str = ""
+    by_default: bool = False  # written by a column default: perhaps an ORM object's row
 
 
 @dataclass
@@ -66,6 +85,10 @@ class _Pending:
 _lock = threading.Lock()
 # Keyed by the caller's Session or Connection, weakly: nothing outlives them.
 _pending: WeakKeyDictionary[Any, _Pending] = WeakKeyDictionary()
+# Column defaults numbering at commit: the rows an INSERT's execution is writing, until it
+# has run and tells their primary keys; and the Session each connection works for.
+_awaiting: WeakKeyDictionary[Any, list[tuple[Series, Target]]] = WeakKeyDictionary()
+_sessions: WeakKeyDictionary[Connection, weakref.ref[Session]] = WeakKeyDictionary()
 
 
 def register_object(session: SessionLike, series: Series, obj: object, attribute: str) -> None:
@@ -80,7 +103,7 @@ def register_object(session: SessionLike, series: Series, obj: object, attribute
     if obj not in owner:
         raise TypeError(f"add the {type(obj).__name__} to the session before at_commit")
     _refuse_not_null(series, into)
-    checked = _check(owner, series, into)
+    checked = _check(owner, series, _connection(owner, into))
     pending = _pending_of(owner)
     pending.checked.add(id(checked))
     pending.rows.append(_Row(series, into, None, obj, into.column))
@@ -100,12 +123,51 @@ def insert_row(
     into = target(table, column)
     row = into.row(values)
     _refuse_not_null(series, into)
-    checked = _check(owner, series, into)
+    checked = _check(owner, series, _connection(owner, into))
     key = _insert(owner, into, row)
     pending = _pending_of(owner)
     pending.checked.add(id(checked))
     pending.rows.append(_Row(series, into, key))
     return key
+
+
+def numbering_default(series_of: abc.Callable[[Any], Series]) -> abc.Callable[[Any], None]:
+    """Return a column default that leaves the column NULL at flush and has the row
+    numbered, from the series *series_of(context)* gives, just before COMMIT."""
+    _listen_for_defaults()
+
+    def default(context: Any) -> None:
+        refuse_from_select(context)
+        _refuse_keys_untold(context)
+        column = context.current_column
+        into = target(column.table, column.key)
+        if not into.table.primary_key.columns:
+            raise TypeError(f"{into.table.name!r} has no primary key to find the row by at commit")
+        series = series_of(context)
+        _refuse_not_null(series, into)
+        connection = context.connection
+        _check(_owner_of(connection), series, connection)
+        with _lock:
+            _awaiting.setdefault(context, []).append((series, into))
+
+    return default
+
+
+def _refuse_keys_untold(context: Any) -> None:
+    """Raise `SequenceConfigError` for an INSERT whose rows' keys SQLAlchemy will not tell
+    (`after_execute` reads them): several VALUES rows in one statement, or RETURNING."""
+    if not isinstance(context.current_column, sa.Column):  # the second VALUES row's
+        raise SequenceConfigError(
+            "a column default numbering at commit cannot number an INSERT of several VALUES "
+            "rows: SQLAlchemy does not tell their keys; pass the rows as a list instead "
+            "(connection.execute(table.insert().return_defaults(), rows))"
+        )
+    if context.compiled.statement.exported_columns:
+        raise SequenceConfigError(
+            "a column default numbering at commit cannot number an INSERT ... RETURNING: "
+            "SQLAlchemy does not tell its rows' keys; use insert().return_defaults() "
+            "(result.inserted_primary_key) instead of returning()"
+        )
 
 
 def number_pending(session: SessionLike) -> dict[str, list[int | str]]:
@@ -124,6 +186,9 @@ def number_pending(session: SessionLike) -> dict[str, list[int | str]]:
     pending = _current(owner)
     if pending is not None and pending.failed:
         raise SequenceConfigError(_FAILED)
+    if isinstance(owner, Session):
+        owner.flush()  # inserts new objects (their keys, rows a column default registers)
+        pending = _current(owner)
     if pending is None or not pending.rows:
         return {}
     try:
@@ -134,31 +199,64 @@ def number_pending(session: SessionLike) -> dict[str, list[int | str]]:
 
 
 def _number_rows(owner: Session | Connection, pending: _Pending) -> dict[str, list[int | str]]:
-    if isinstance(owner, Session):
-        owner.flush()  # inserts new objects (their keys), applies deletes
     rows = pending.rows
     groups: dict[tuple[str, str], list[tuple[_Row, tuple[Any, ...]]]] = {}
     seen_rows: set[tuple[Any, ...]] = set()
-    for row in rows:
+    order: dict[int, int] = {}  # registration order, by row
+    for position, row in enumerate(rows):
         key = row.key if row.obj is None else _key_of(row.obj, row.into)
         which = (row.into.table, row.into.column, key)
         if key is None or which in seen_rows:
             continue  # deleted, or rolled back with a savepoint; registered twice
         seen_rows.add(which)
+        order[id(row)] = position
         definition = row.series.definition
         groups.setdefault((definition.name, definition.key), []).append((row, key))
-    numbered: dict[str, list[int | str]] = {}
+    found: dict[str, list[tuple[int, int | str]]] = {}
+    loaded = _loaded(owner, rows)
+    # By name, then key: a template's counters are series of their own.
     for name, counter in sorted(groups):
         listed = groups[name, counter]
-        values = numbered.setdefault(name, [])
-        for (row, _), number in zip(listed, _number(owner, listed), strict=True):
+        values = found.setdefault(name, [])
+        for (row, key), number in zip(listed, _number(owner, listed), strict=True):
             if number is None:
                 continue  # deleted unseen (a Core DELETE, a cascade)
-            values.append(number)
+            values.append((order[id(row)], number))
             if row.obj is not None:
                 set_committed_value(row.obj, row.attribute, number)
+            elif (row.into, key) in loaded:
+                set_committed_value(*loaded[row.into, key], number)
     pending.rows = []
-    return numbered
+    return {name: [value for _, value in sorted(values)] for name, values in found.items()}
+
+
+def _loaded(
+    owner: Session | Connection, rows: list[_Row]
+) -> dict[tuple[Target, tuple[Any, ...]], tuple[object, str]]:
+    """The objects of *owner*'s identity map whose rows a column default registered (an
+    ORM flush), with the attribute of the number: they carry it after COMMIT too."""
+    by_table: dict[object, set[Target]] = {}
+    for row in rows:
+        if row.by_default:
+            by_table.setdefault(row.into.table, set()).add(row.into)
+    if not isinstance(owner, Session) or not by_table:
+        return {}
+    found: dict[tuple[Target, tuple[Any, ...]], tuple[object, str]] = {}
+    for state in owner.identity_map.all_states():
+        obj = state.obj()
+        for into in by_table.get(state.mapper.local_table, ()):
+            key = None if obj is None else _key_of(obj, into)
+            attribute = _attribute(state.mapper, into)
+            if key is not None and attribute is not None:
+                found[into, key] = (obj, attribute)
+    return found
+
+
+@lru_cache(maxsize=512)
+def _attribute(mapper: Mapper[Any], into: Target) -> str | None:
+    column = into.table.c[into.column]
+    found = [prop.key for prop in mapper.column_attrs if column in prop.columns]
+    return found[0] if found else None
 
 
 def _session(session: SessionLike) -> Session | Connection:
@@ -174,9 +272,8 @@ def _refuse_not_null(series: Series, into: Target) -> None:
         )
 
 
-def _check(owner: Session | Connection, series: Series, into: Target) -> Connection:
+def _check(owner: Session | Connection, series: Series, connection: Connection) -> Connection:
     """Refuse a transaction whose counter UPDATE at commit would fail: once per connection."""
-    connection = _connection(owner, into)
     if connection.dialect.name not in _SNAPSHOT_WRITES_FAIL:
         return connection
     pending = _current(owner)
@@ -255,31 +352,58 @@ def _key_of(obj: object, into: Target) -> tuple[Any, ...] | None:
 
 def _number(
     owner: Session | Connection, listed: list[tuple[_Row, tuple[Any, ...]]]
-) -> abc.Sequence[int | None]:
+) -> abc.Sequence[int | str | None]:
     """Take one value per row of a series and write them, in the rows' order; return each
     row's number (None for a row found deleted)."""
     series = listed[0][0].series
-    definition, strategy = series.definition, series.strategy
     rows = [(row.into, key) for row, key in listed]
+    labelled = series if isinstance(series, Labelled) else None
+    if labelled is None:
+        return _take_and_write(owner, series, rows, None)
+    labelled.prepare(owner, again=False)
+    try:
+        return _take_and_write(owner, series, rows, labelled)
+    except UnknownSequence:
+        # Its counter went away with a rolled-back transaction that created it.
+        labelled.prepare(owner, again=True)
+        return _take_and_write(owner, series, rows, labelled)
+
+
+def _take_and_write(
+    owner: Session | Connection,
+    series: Series,
+    rows: list[tuple[Target, tuple[Any, ...]]],
+    labelled: Labelled | None,
+) -> abc.Sequence[int | str | None]:
+    definition, strategy = series.definition, series.strategy
+    in_sql = None if labelled is None else labelled.in_sql()
     in_one = getattr(strategy, "number_rows", None)
-    done = in_one(owner, definition, rows) if in_one is not None else None
+    done = None
+    if in_one is not None and labelled is None:
+        done = in_one(owner, definition, rows)
+    elif in_one is not None and in_sql is not None:
+        done = in_one(owner, definition, rows, render=in_sql)
+    values: abc.Sequence[int | str]
     if done is not None:
         numbers, written = done
+        # Written already: a refusal here fails the commit (number_pending marks it failed).
+        values = numbers if labelled is None else labelled.texts(numbers)
     else:
         numbers = strategy.next_many(owner, definition, len(rows))
-        written = _write(owner, rows, numbers)
+        values = numbers if labelled is None else labelled.texts(numbers)
+        written = _write(owner, rows, values)
     if written == len(rows):
-        return list(numbers)
-    return _renumber(owner, series, rows, numbers)
+        return list(values)
+    return _renumber(owner, series, rows, numbers, values)
 
 
 def _write(
     owner: Session | Connection,
     rows: list[tuple[Target, tuple[Any, ...]]],
-    numbers: abc.Sequence[int],
+    numbers: abc.Sequence[int | str],
 ) -> int:
     """Write *numbers* into *rows*: one UPDATE per table; return how many rows it found."""
-    by_table: dict[tuple[sa.Table, str], list[tuple[Target, tuple[Any, ...], int]]] = {}
+    by_table: dict[tuple[sa.Table, str], list[tuple[Target, tuple[Any, ...], int | str]]] = {}
     for (into, key), number in zip(rows, numbers, strict=True):
         by_table.setdefault((into.table, into.column), []).append((into, key, number))
     written = 0
@@ -292,7 +416,7 @@ def _write(
     return written
 
 
-def _numbering_update(into: Target, numbered: list[tuple[tuple[Any, ...], int]]) -> Any:
+def _numbering_update(into: Target, numbered: list[tuple[tuple[Any, ...], int | str]]) -> Any:
     """``UPDATE t SET column = CASE pk WHEN .. THEN .. END WHERE pk IN (..)``."""
     table = into.table
     primary_key = list(table.primary_key.columns)
@@ -316,9 +440,11 @@ def _renumber(
     series: Series,
     rows: list[tuple[Target, tuple[Any, ...]]],
     numbers: abc.Sequence[int],
-) -> list[int | None]:
+    values: abc.Sequence[int | str],
+) -> list[int | str | None]:
     """Number again the rows still there (some were deleted unseen, with a Core DELETE or a
-    cascade), with the first values taken; a gapless counter takes the others back."""
+    cascade), with the first values taken (*values*: as written, a template's identifiers);
+    a gapless counter takes the others back."""
     alive: list[tuple[Target, tuple[Any, ...]]] = []
     for into, keys in _keys_by_table(rows).items():
         primary_key = list(into.table.primary_key.columns)
@@ -331,7 +457,7 @@ def _renumber(
         alive.extend((into, key) for key in keys if key in found)
     position = {row: n for n, row in enumerate(rows)}
     alive.sort(key=position.__getitem__)
-    kept = list(numbers[: len(alive)])
+    kept = list(values[: len(alive)])
     if alive:
         _write(owner, alive, kept)
     strategy = series.strategy
@@ -370,6 +496,70 @@ def _listen(owner: Session | Connection) -> None:
 def _before_commit(session: Session) -> None:
     if not session.in_nested_transaction():  # a savepoint's release fires it too
         number_pending(session)
+
+
+def _listen_for_defaults() -> None:
+    """Follow every INSERT and Session, once a column default numbering at commit exists:
+    the default runs before its row's primary key is known, and sees a Connection only."""
+    with _lock:
+        if event.contains(Engine, "after_execute", _after_execute):
+            return
+        event.listen(Session, "after_begin", _session_began)
+        event.listen(Session, "before_commit", _flush_before_commit)
+        event.listen(Engine, "after_execute", _after_execute)
+
+
+def _flush_before_commit(session: Session) -> None:
+    # A commit flushes after before_commit: rows its flush has a column default register
+    # would be left unnumbered. Flushing first costs nothing more (the commit then finds
+    # the session clean).
+    if session.new and not session.in_nested_transaction():
+        session.flush()
+        with _lock:
+            registered = session in _pending
+        if registered:
+            number_pending(session)
+
+
+def _session_began(session: Session, transaction: Any, connection: Connection) -> None:
+    with _lock:
+        _sessions[connection] = weakref.ref(session)
+
+
+def _owner_of(connection: Connection) -> Session | Connection:
+    with _lock:
+        found = _sessions.get(connection)
+    session = None if found is None else found()
+    if session is not None and session.get_transaction() is not None:
+        return session
+    return connection
+
+
+def _after_execute(connection: Connection, *args: Any) -> None:
+    if not _awaiting:  # the hot path: any statement, anywhere
+        return
+    context = getattr(args[-1], "context", None)
+    if context is None:
+        return
+    with _lock:
+        waiting = _awaiting.pop(context, None)
+    if waiting is None:
+        return
+    owner = _owner_of(connection)
+    pending = _pending_of(owner)
+    keys = args[-1].inserted_primary_key_rows
+    if len(keys) != len(waiting) or any(key is None or None in key for key in keys):
+        pending.failed = True  # rows went in unnumbered: the transaction must not commit
+        raise SequenceConfigError(
+            f"{len(waiting)} rows were inserted to be numbered at commit, but the database "
+            "did not tell their primary keys (several rows in one statement): insert them "
+            "one by one, with "
+            "insert().return_defaults(), or with insert_at_commit (the transaction must be "
+            "rolled back)"
+        )
+    pending.checked.add(id(connection))
+    for (series, into), key in zip(waiting, keys, strict=True):
+        pending.rows.append(_Row(series, into, tuple(key), by_default=True))
 
 
 def _session_savepoint(session: Session, transaction: Any) -> None:

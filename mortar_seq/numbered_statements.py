@@ -4,6 +4,8 @@ UPDATE inside WITH (PostgreSQL), for one row or for many passed as one array per
 from __future__ import annotations
 
 import collections.abc as abc
+import re
+import string
 from functools import lru_cache
 from typing import Any
 
@@ -13,8 +15,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from .numbering import Target
+from .pattern import around_counter
 
 _STATEMENTS_KEPT = 512  # per table, set of columns and counter shape
+_COUNTER_SPEC = re.compile(r"(?:0([1-9][0-9]*))?d?")  # {counter}, {counter:d}, {counter:05d}
 
 # Column types whose values travel safely as elements of a one-dimensional array, one per
 # row: each value is bound on its own (dimensions=1), so a JSON list or dict stays one
@@ -219,3 +223,34 @@ def numbered_rows_parameters(
         for j, value in enumerate(key):
             parameters[f"mortar_{i}_mortar_k{j}"].append(value)
     return parameters
+
+
+@lru_cache(maxsize=4096)
+def identifier_in_sql(key: str) -> abc.Callable[[ColumnElement[Any]], ColumnElement[Any]] | None:
+    """SQL writing what ``identifier(key, number)`` writes, for a counter *key* whose counter
+    is ``{counter}``, ``{counter:d}`` or ``{counter:0Nd}`` and which has no check digit
+    (PostgreSQL's functions); None for others, whose identifiers Python writes."""
+    fields = [
+        (name, spec, conversion)
+        for _, name, spec, conversion in string.Formatter().parse(key)
+        if name is not None
+    ]
+    if len(fields) != 1 or fields[0][0] != "counter" or fields[0][2] is not None:
+        return None
+    spec = _COUNTER_SPEC.fullmatch(fields[0][1] or "")
+    if spec is None:
+        return None
+    width = int(spec[1] or 0)
+    before, after = around_counter(key)
+
+    def text(number: ColumnElement[Any]) -> ColumnElement[Any]:
+        written: ColumnElement[Any] = sa.cast(number, sa.Text)
+        if width:
+            # As format(n, "05d"): the sign first, zeros up to the width, none cut off.
+            sign = sa.case((number < 0, sa.literal("-", sa.Text)), else_=sa.literal("", sa.Text))
+            digits = sa.func.ltrim(written, "-", type_=sa.Text)
+            missing = sa.func.greatest(width - sa.func.length(sign) - sa.func.length(digits), 0)
+            written = sign + sa.func.repeat("0", missing, type_=sa.Text) + digits
+        return sa.literal(before, sa.Text) + written + sa.literal(after, sa.Text)
+
+    return text

@@ -8,7 +8,7 @@ from typing import Any
 
 from .administration import check_value, restart_after
 from .agreement import agree
-from .at_commit import insert_row, register_object
+from .at_commit import insert_row, numbering_default, register_object
 from .at_flush import numbered_row
 from .binding import SESSIONS, SessionLike, check_session
 from .definition import Definition, check_count
@@ -215,3 +215,23 @@ class Sequence:
             return int(numbered_row(context, default, self.next, self.next_many))
 
         return default
+
+    @property
+    def default_at_commit(self) -> abc.Callable[[Any], None]:
+        """A column default that leaves the column NULL at flush and numbers the row just
+        before COMMIT, so the sequence is locked only for the commit.
+
+        ``mapped_column(BigInteger, default=invoice.default_at_commit)``: a `Session`
+        numbers the rows as it commits (the object then carries its number); on a
+        `Connection`, call `number_pending` before committing. An INSERT of many rows
+        (executemany) is numbered where the database tells each row's key
+        (``insert().return_defaults()``, the ORM's flush), else refused. See `at_commit`.
+
+        .. versionadded:: 0.1
+        """
+
+        def series(context: Any) -> Sequence:
+            agree(context.connection, self)
+            return self
+
+        return numbering_default(series)

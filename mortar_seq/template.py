@@ -10,7 +10,9 @@ from functools import cached_property
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from .administration import (
     check_value,
@@ -19,11 +21,13 @@ from .administration import (
     refuse_children,
 )
 from .agreement import agree
+from .at_commit import Series, insert_row, numbering_default, register_object
 from .at_flush import refuse_from_select, row_keywords, scalar_defaults
 from .binding import SESSIONS, SessionLike, check_session, engine_of
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
 from .locking import waiting_at_most
+from .numbered_statements import identifier_in_sql
 from .numbering import target
 from .parse_back import (
     counter_elsewhere,
@@ -249,6 +253,74 @@ class Template:
 
         return default
 
+    def at_commit(
+        self, session: SessionLike, obj: object, attribute: str, /, **keywords: object
+    ) -> None:
+        """Give *obj*'s *attribute* its identifier just before *session* commits.
+
+        As `Sequence.at_commit`. The keywords default to the object's own attributes of the
+        same names (and its columns' scalar defaults), read now; explicit *keywords* win.
+        Each counter key (rendering) is a series of its own, numbered in registration
+        order. An identifier the template must not issue (another counter could issue the
+        same text) makes the commit fail with `TemplateError`. A parent value is checked now.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "at_commit", obj)
+        agree(session, self)
+        into = target(type(obj), attribute)
+        mapped = sa.inspect(type(obj)).attrs
+        own = {name: getattr(obj, name) for name in self.parsed.keywords if name in mapped}
+        own = {name: value for name, value in own.items() if value is not None}
+        found = {**scalar_defaults(into.table, own), **own, **keywords}
+        register_object(session, _AtCommit(self, self._counter(session, found)), obj, attribute)
+
+    def insert_at_commit(
+        self,
+        session: SessionLike,
+        table: object,
+        values: abc.Mapping[str, Any],
+        /,
+        *,
+        column: str,
+        **keywords: object,
+    ) -> tuple[Any, ...]:
+        """Insert a row of *table* now, with *column* NULL, given its identifier just before
+        COMMIT; return the row's primary key.
+
+        As `Sequence.insert_at_commit`; keywords as in `insert` (the row's own values and
+        its columns' scalar defaults; explicit *keywords* win), and as in `at_commit`.
+
+        .. versionadded:: 0.1
+        """
+        if not isinstance(session, SESSIONS):
+            check_session(session, "insert_at_commit", table)
+        agree(session, self)
+        into = target(table, column)
+        row = into.row(values)
+        found = {**scalar_defaults(into.table, row), **values, **keywords}
+        counter = _AtCommit(self, self._counter(session, found))
+        return insert_row(session, counter, table, values, column)
+
+    def default_at_commit(self, **keywords: object) -> abc.Callable[[Any], None]:
+        """Return a column default that leaves the column NULL at flush and gives the row
+        its identifier just before COMMIT.
+
+        ``mapped_column(String(40), default=tpl.default_at_commit())``; keywords as in
+        `default`, read at flush. See `Sequence.default_at_commit`.
+
+        .. versionadded:: 0.1
+        """
+        return numbering_default(lambda context: self.counter_at_commit(context, keywords))
+
+    def counter_at_commit(self, context: Any, keywords: abc.Mapping[str, object]) -> Series:
+        """The counter that numbers at commit the row *context* (an INSERT's execution) is
+        writing: its own values, then *keywords*; a parent value is checked now."""
+        connection = context.connection
+        agree(connection, self)
+        return _AtCommit(self, self._counter(connection, {**row_keywords(context), **keywords}))
+
     def issued(self, session: SessionLike, text: str) -> bool:
         """Tell whether this template has issued identifier *text* (to anyone).
 
@@ -363,6 +435,17 @@ class Template:
     def _take(
         self, session: SessionLike, counter: Definition, count: int, *, nowait: bool = False
     ) -> abc.Sequence[int]:
+        self._ready(session, counter, nowait=nowait)
+        try:
+            return self.strategy.next_many(session, counter, count)
+        except UnknownSequence:
+            # Its row went away: with a rolled-back transaction that created it (create it
+            # again), or with the template itself (deleted, perhaps by another process).
+            self._create(session, counter, nowait=nowait)
+            return self.strategy.next_many(session, counter, count)
+
+    def _ready(self, session: SessionLike, counter: Definition, *, nowait: bool) -> None:
+        """Create the counter unless it is known to exist."""
         engine = engine_of(session)
         entry = (self.name, counter.key)
         with _lock:
@@ -373,13 +456,6 @@ class Template:
         if not found:
             self._create(session, counter, nowait=nowait)
             _remember_counter(engine, self.name, counter.key)
-        try:
-            return self.strategy.next_many(session, counter, count)
-        except UnknownSequence:
-            # Its row went away: with a rolled-back transaction that created it (create it
-            # again), or with the template itself (deleted, perhaps by another process).
-            self._create(session, counter, nowait=nowait)
-            return self.strategy.next_many(session, counter, count)
 
     def _create(self, session: SessionLike, counter: Definition, *, nowait: bool) -> None:
         # Never a counter for a template no longer stored: a held object would issue its
@@ -388,6 +464,39 @@ class Template:
         if row is None or row.pattern != self.pattern:
             raise UnknownSequence(self.name, ": the template was deleted")
         self.strategy.create(session, counter, nowait=nowait)
+
+
+@dataclass(frozen=True)
+class _AtCommit:
+    """One counter of a template, numbered at commit as a series of its own."""
+
+    template: Template
+    definition: Definition
+
+    @property
+    def strategy(self) -> SequenceStrategy:
+        return self.template.strategy
+
+    def prepare(self, session: SessionLike, *, again: bool) -> None:
+        # Created at commit rather than at registration, where it would lock a new key's
+        # counter for the whole transaction.
+        if again:
+            self.template._create(session, self.definition, nowait=False)
+            _remember_counter(engine_of(session), self.template.name, self.definition.key)
+        else:
+            self.template._ready(session, self.definition, nowait=False)
+
+    def texts(self, numbers: abc.Sequence[int]) -> list[str]:
+        key = self.definition.key
+        texts = [identifier(key, number) for number in numbers]
+        for number, text in zip(numbers, texts, strict=True):
+            refusal = self.template._other_readings(key, number, text)
+            if refusal is not None:
+                raise refusal
+        return texts
+
+    def in_sql(self) -> abc.Callable[[ColumnElement[Any]], ColumnElement[Any]] | None:
+        return identifier_in_sql(self.definition.key)
 
 
 def _naming(names: list[str]) -> str:

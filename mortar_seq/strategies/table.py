@@ -154,9 +154,11 @@ class TableSequence:
         session: SessionLike,
         definition: Definition,
         rows: list[tuple[Target, tuple[Any, ...]]],
+        render: Callable[[ColumnElement[Any]], ColumnElement[Any]] | None = None,
     ) -> tuple[Sequence[int], int] | None:
         """Take len(*rows*) values and write them into *rows* (already inserted, each a
         target and a primary key), in list order; return them and how many rows were found.
+        With *render*, write ``render(value)`` (a template's identifier) instead.
 
         One statement where the database updates inside WITH (PostgreSQL), every table goes
         to the counters' database and its primary key can be passed as arrays; else None,
@@ -172,7 +174,11 @@ class TableSequence:
         count = len(rows)
         plan = advance(definition, count)
         bump = _bump(_shape(plan, definition.step), "returning", False)
-        statement = number_rows_by(bump, targets, _numbering(definition))
+        number = _numbering(definition)
+        if render is not None:
+            statement = number_rows_by(bump, targets, lambda last, back: render(number(last, back)))
+        else:
+            statement = number_rows_by(bump, targets, number)
         parameters = {**_parameters(definition, plan), **numbered_rows_parameters(targets, rows)}
         taken = targets[0].execute(session, statement, parameters).one_or_none()
         if taken is None:
