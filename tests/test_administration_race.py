@@ -19,6 +19,8 @@ from .tables import committed, issued
 
 WORKERS = 4
 SPAWN = multiprocessing.get_context("spawn")
+# Under pytest-xdist, one worker runs the multi-process loads one at a time.
+pytestmark = pytest.mark.xdist_group("serial")
 
 
 @pytest.mark.slow

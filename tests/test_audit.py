@@ -220,7 +220,9 @@ def test_one_statement(numbered: Engine, kind: str, options: dict[str, int]) -> 
 
 
 @pytest.mark.parametrize(
-    "column", ["number", 3, None, invoices, Invoice, sa.text("number")], ids=repr
+    "column",
+    ["number", 3, None, invoices, Invoice, sa.text("number")],
+    ids=["str", "int", "None", "Table", "class", "text"],  # the same in every process (xdist)
 )
 def test_a_column_or_nothing(numbered: Engine, column: Any) -> None:
     with numbered.connect() as connection, pytest.raises(TypeError, match="column must be"):

@@ -1,20 +1,78 @@
-"""The ``mortar-seq`` console script, run as a new user would: in a subprocess, in a new folder."""
+"""The ``mortar-seq`` command line, run as a new user would: in a new folder, with only the
+URL they give. Most tests call `main` in this process (as a new process would see it: a fresh
+registry, this folder, this environment); a few run the real console script, for what only a
+process shows (the entry point, exit statuses, signals, pipes, memory)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from mortar_seq.cli import main
+
+from .conftest import fresh_registry
+
 SCRIPT = shutil.which("mortar-seq", path=str(Path(sys.executable).parent)) or "mortar-seq"
+# What a new interpreter does not print (its default warning filters).
+_QUIET_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
-def run(folder: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(folder: Path, *args: str, url: str | None = None) -> Done:
+    """Run ``mortar-seq ARGS`` in this process, in *folder*, with MORTAR_SEQ_URL set to *url*
+    only; a warning the script would print goes to stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        contextlib.chdir(folder),
+        _url_variable(url),
+        fresh_registry(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        try:
+            status = main(list(args))
+        except SystemExit as exc:  # argparse: bad usage, --help, --version
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    for shown in caught:
+        if not issubclass(shown.category, _QUIET_WARNINGS):
+            err.write(warnings.formatwarning(shown.message, shown.category, shown.filename, 0))
+    return Done(status, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _url_variable(url: str | None) -> Iterator[None]:
+    before = os.environ.pop("MORTAR_SEQ_URL", None)
+    if url is not None:
+        os.environ["MORTAR_SEQ_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("MORTAR_SEQ_URL", None)
+        if before is not None:
+            os.environ["MORTAR_SEQ_URL"] = before
+
+
+def script(folder: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``mortar-seq`` console script in a new process in *folder*."""
     environment = {key: value for key, value in os.environ.items() if key != "MORTAR_SEQ_URL"}
     if url is not None:
         environment["MORTAR_SEQ_URL"] = url
@@ -35,6 +93,17 @@ def fails(folder: Path, *args: str, url: str | None = None) -> str:
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
     return done.stderr
+
+
+def test_the_console_script(tmp_path: Path) -> None:
+    """The entry point, its output and its exit statuses, in a process of its own."""
+    created = script(tmp_path, "create", "invoice", "--start", "1000")
+    assert (created.returncode, created.stdout, created.stderr) == (0, "", "")
+    taken = script(tmp_path, "next", "invoice", "-n", "2")
+    assert (taken.returncode, taken.stdout, taken.stderr) == (0, "1000\n1001\n", "")
+    refused = script(tmp_path, "next", "nope")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == "mortar-seq: no sequence named 'nope'\n"
 
 
 def test_embedded_default(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The command line at its edges: pipes, interrupts, huge counts, locks and wrong setups.
 
-Run as a user would, in a subprocess in a new folder, on the embedded SQLite default.
+Run as a user would, in a new folder, on the embedded SQLite default; pipes, signals and
+memory limits in a process of its own (the console script).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def test_an_interrupt_leaves_a_gap_never_a_duplicate(tmp_path: Path, kind: str) 
     assert (status, process.stderr.read()) == (130, "mortar-seq: interrupted\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_large_counts_in_bounded_memory(tmp_path: Path, kind: str) -> None:
     create, take = KINDS[kind]
@@ -119,7 +121,7 @@ def test_out_of_memory_is_one_line(
     def exhausted(values: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("mortar_seq.cli_commands.write_lines", exhausted)
+    monkeypatch.setattr("mortar_seq.cli_output.write_lines", exhausted)
     assert main(["next", "x"]) == 1
     assert capsys.readouterr().err == "mortar-seq: out of memory\n"
 
@@ -173,7 +175,7 @@ def test_version_and_python_m(tmp_path: Path) -> None:
             command, cwd=tmp_path, env=environment, capture_output=True, text=True
         )
 
-    assert module("create", "x").returncode == 0
+    ok(tmp_path, "create", "x")
     done = module("next", "x", "-n", "2")
     assert (done.returncode, done.stdout, done.stderr) == (0, "1\n2\n", "")
 
@@ -297,14 +299,19 @@ def test_locked_sqlite_says_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "extra"),
+    ("url", "driver", "extra"),
     [
-        ("postgresql+pg8000://nobody@127.0.0.1:1/none", "mortar_seq[postgresql]"),
-        ("postgresql+psycopg2://nobody@127.0.0.1:1/none", "mortar_seq[postgresql]"),
-        ("mysql+mysqldb://root@127.0.0.1:1/none", "mortar_seq[mariadb]"),
+        ("postgresql+pg8000://nobody@127.0.0.1:1/none", "pg8000", "mortar_seq[postgresql]"),
+        ("postgresql+psycopg2://nobody@127.0.0.1:1/none", "psycopg2", "mortar_seq[postgresql]"),
+        ("mysql+mysqldb://root@127.0.0.1:1/none", "MySQLdb", "mortar_seq[mariadb]"),
     ],
 )
-def test_a_missing_driver_names_the_extra(tmp_path: Path, url: str, extra: str) -> None:
+def test_a_missing_driver_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, driver: str, extra: str
+) -> None:
+    # Missing as in a new process, even where a test before made it importable here
+    # (test_importing_django's pymysql.install_as_MySQLdb()).
+    monkeypatch.setitem(sys.modules, driver, None)
     stderr = fails(tmp_path, "--url", url, "list")
     assert "driver is missing" in stderr
     assert f"pip install '{extra}'" in stderr

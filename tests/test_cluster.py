@@ -43,7 +43,8 @@ from .private_cluster import private_cluster, server_binaries
 from .servers import require, wait_until
 from .tables import committed, issued, test_metadata
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+# xdist_group: under pytest-xdist one worker runs these, and the faults tests, one at a time.
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("serial")]
 
 SPAWN = multiprocessing.get_context("spawn")
 Report = tuple[int, list[tuple[str, int]], int, int, str | None]

@@ -36,6 +36,10 @@ from .conftest import at_once, fresh_registry
 from .private_cluster import private_cluster, server_binaries
 from .tables import committed, issued, test_metadata
 
+# Under pytest-xdist, one worker runs these one at a time: many processes, SIGKILL, private
+# servers on free ports.
+pytestmark = pytest.mark.xdist_group("serial")
+
 SPAWN = multiprocessing.get_context("spawn")
 servers = pytest.mark.parametrize("database", ["postgresql", "mariadb"], indirect=True)
 
@@ -109,9 +113,12 @@ def _assert_gapless(
 def _wait_for_waiters(engine: Engine) -> None:
     """Return once some transaction waits for a lock (on SQLite, which cannot tell: after 1 s)."""
     queries = {
-        "postgresql": "SELECT count(*) FROM pg_locks WHERE NOT granted",
+        # This database's waiters only: other tests may run beside these (pytest-xdist).
+        "postgresql": "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+        " WHERE NOT granted AND datname = current_database()",
         "mariadb": "SELECT count(*) FROM information_schema.innodb_trx"
-        " WHERE trx_state = 'LOCK WAIT'",
+        " JOIN information_schema.processlist ON id = trx_mysql_thread_id"
+        " WHERE trx_state = 'LOCK WAIT' AND db = DATABASE()",
     }
     query = queries.get(engine.dialect.name)
     if query is None:
