@@ -279,7 +279,10 @@ def _check(owner: Session | Connection, series: Series, connection: Connection) 
     pending = _current(owner)
     if pending is not None and id(connection) in pending.checked:
         return connection
-    level = connection.get_isolation_level()
+    # SQLAlchemy's own word, without a round trip: the level an execution option sets, else
+    # the server's default seen at first connect (a level set by raw SQL goes unseen).
+    level = connection.get_execution_options().get("isolation_level")
+    level = str(level or connection.default_isolation_level or "").replace("_", " ").upper()
     if level in _SNAPSHOT_LEVELS:
         raise SequenceConfigError(
             f"{series.definition.name!r} cannot number at commit in a {level} transaction: "
