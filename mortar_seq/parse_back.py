@@ -128,9 +128,10 @@ def counter_elsewhere(
     return False
 
 
-def _found(text: str, literal: str) -> list[int]:
+def _found(text: str, literal: str, start: int = 0) -> list[int]:
+    """Where *literal* stands in *text* from *start* on (overlapping places included)."""
     found = []
-    at = text.find(literal)
+    at = text.find(literal, start)
     while at >= 0:
         found.append(at)
         at = text.find(literal, at + 1)
@@ -167,11 +168,7 @@ def _placements(literals: tuple[str, ...], text: str, i: int, pos: int) -> int:
         at = len(text) - len(literal)
         starts = [at] if at >= pos and text.endswith(literal) else []
     else:
-        starts = []
-        at = text.find(literal, pos)
-        while at >= 0:
-            starts.append(at)
-            at = text.find(literal, at + 1)
+        starts = _found(text, literal, pos)
     if i == len(literals) - 1:
         return len(starts)
     ways = 0
@@ -223,12 +220,7 @@ class _Match:
         after = self.tokens[i + 1]
         if not isinstance(after, str):
             return range(pos, len(text) + 1)
-        found = []
-        at = text.find(after, pos)
-        while at >= 0:
-            found.append(at)
-            at = text.find(after, at + 1)
-        return found
+        return _found(text, after, pos)
 
     def completes(self, i: int, pos: int) -> bool:
         """Whether tokens *i* onwards can render the text from *pos* to its end."""
