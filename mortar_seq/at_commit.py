@@ -78,7 +78,6 @@ class _Pending:
     rows: list[_Row] = field(default_factory=list)
     marks: dict[object, int] = field(default_factory=dict)  # a Session's, by its savepoint
     stack: list[int] = field(default_factory=list)  # a Connection's, innermost last
-    checked: set[int] = field(default_factory=set)  # ids of connections checked (isolation)
     failed: bool = False  # numbering raised: the transaction must not commit
 
 
@@ -103,10 +102,8 @@ def register_object(session: SessionLike, series: Series, obj: object, attribute
     if obj not in owner:
         raise TypeError(f"add the {type(obj).__name__} to the session before at_commit")
     _refuse_not_null(series, into)
-    checked = _check(owner, series, _connection(owner, into))
-    pending = _pending_of(owner)
-    pending.checked.add(id(checked))
-    pending.rows.append(_Row(series, into, None, obj, into.column))
+    _check(series, _connection(owner, into))
+    _pending_of(owner).rows.append(_Row(series, into, None, obj, into.column))
 
 
 def insert_row(
@@ -123,11 +120,9 @@ def insert_row(
     into = target(table, column)
     row = into.row(values)
     _refuse_not_null(series, into)
-    checked = _check(owner, series, _connection(owner, into))
+    _check(series, _connection(owner, into))
     key = _insert(owner, into, row)
-    pending = _pending_of(owner)
-    pending.checked.add(id(checked))
-    pending.rows.append(_Row(series, into, key))
+    _pending_of(owner).rows.append(_Row(series, into, key))
     return key
 
 
@@ -146,7 +141,7 @@ def numbering_default(series_of: abc.Callable[[Any], Series]) -> abc.Callable[[A
         series = series_of(context)
         _refuse_not_null(series, into)
         connection = context.connection
-        _check(_owner_of(connection), series, connection)
+        _check(series, connection)
         with _lock:
             _awaiting.setdefault(context, []).append((series, into))
 
@@ -272,13 +267,10 @@ def _refuse_not_null(series: Series, into: Target) -> None:
         )
 
 
-def _check(owner: Session | Connection, series: Series, connection: Connection) -> Connection:
-    """Refuse a transaction whose counter UPDATE at commit would fail: once per connection."""
+def _check(series: Series, connection: Connection) -> None:
+    """Refuse a transaction whose counter UPDATE at commit would fail."""
     if connection.dialect.name not in _SNAPSHOT_WRITES_FAIL:
-        return connection
-    pending = _current(owner)
-    if pending is not None and id(connection) in pending.checked:
-        return connection
+        return
     # SQLAlchemy's own word, without a round trip: the level an execution option sets, else
     # the server's default seen at first connect (a level set by raw SQL goes unseen).
     level = connection.get_execution_options().get("isolation_level")
@@ -289,7 +281,6 @@ def _check(owner: Session | Connection, series: Series, connection: Connection) 
             "the counter's UPDATE at commit would fail with a serialization error after all "
             "the transaction's work; use READ COMMITTED"
         )
-    return connection
 
 
 def _pending_of(owner: Session | Connection) -> _Pending:
@@ -560,7 +551,6 @@ def _after_execute(connection: Connection, *args: Any) -> None:
             "insert().return_defaults(), or with insert_at_commit (the transaction must be "
             "rolled back)"
         )
-    pending.checked.add(id(connection))
     for (series, into), key in zip(waiting, keys, strict=True):
         pending.rows.append(_Row(series, into, tuple(key), by_default=True))
 
