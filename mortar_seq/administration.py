@@ -3,7 +3,7 @@ checks that keep a restart from handing out a value twice."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
@@ -21,11 +21,7 @@ from .storage import (
     note_counter_deleted,
     seen_apart,
 )
-from .strategies import counts_in_rows, hold_counter, reaching, restartable
-
-if TYPE_CHECKING:
-    from .sequence import Sequence
-    from .template import Template
+from .strategies import SequenceStrategy, counts_in_rows, hold_counter, reaching, restartable
 
 
 def check_value(definition: Definition, value: object) -> int:
@@ -82,9 +78,15 @@ def first_beyond(definition: Definition, extreme: int | None) -> int:
     return check_integer(value, f"the value after {extreme} in {definition.name!r}")
 
 
-def restart_after(session: SessionLike, sequence: Sequence, column: Any, where: Any = None) -> int:
-    """Continue *sequence* after the extreme of *column*; return the next value (see the method)."""
-    definition, strategy = sequence.definition, sequence.strategy
+def restart_after(
+    session: SessionLike,
+    definition: Definition,
+    strategy: SequenceStrategy,
+    column: Any,
+    where: Any = None,
+) -> int:
+    """Continue a sequence after the extreme of *column*; return the next value (see
+    `Sequence.restart_after`)."""
     if definition.reset is not None:
         raise SequenceConfigError(
             f"{definition.name!r} resets: the values in a column do not tell where its cycle "
@@ -137,25 +139,29 @@ def _extreme(session: SessionLike, column: Any, where: Any, step: int) -> int | 
     return None if value is None else int(value)
 
 
-def refuse_children(session: SessionLike, template: Template, key: str, doing: str) -> None:
-    """Raise `TemplateError` if a child template counts under an identifier of counter *key*."""
-    counter = Definition(template.name, template.start, template.step, None, key)
-    reached = reaching(template.strategy, doing).reached(session, counter)
+def refuse_children(
+    session: SessionLike, counter: Definition, strategy: SequenceStrategy, doing: str
+) -> None:
+    """Raise `TemplateError` if a child template counts under an identifier of *counter*
+    (a template's counter: its name, start, step and key)."""
+    key = counter.key
+    reached = reaching(strategy, doing).reached(session, counter)
     if reached is None:
         return  # nothing issued there, so nothing counts under it
-    for child in children(session, template.name):
+    for child in children(session, counter.name):
         for child_key in latest_counter_keys(session, child):
-            found = _issued_within(child_key, template, key, reached)
+            found = _issued_within(child_key, counter, reached)
             if found is not None:
                 raise TemplateError(
-                    f"cannot {doing} the counter {key!r} of template {template.name!r}: "
+                    f"cannot {doing} the counter {key!r} of template {counter.name!r}: "
                     f"template {child!r} counts under {found!r}, which it issued "
                     "(delete that child's counters first)"
                 )
 
 
-def _issued_within(child_key: str, template: Template, key: str, reached: int) -> str | None:
-    """Return an identifier of counter *key* (issued up to *reached*) in *child_key*, or None."""
+def _issued_within(child_key: str, counter: Definition, reached: int) -> str | None:
+    """Return an identifier of *counter* (issued up to *reached*) in *child_key*, or None."""
+    key = counter.key
     prefix, suffix = around_counter(key)
     for text in _literal_parts(child_key):
         position = text.find(prefix)
@@ -163,14 +169,14 @@ def _issued_within(child_key: str, template: Template, key: str, reached: int) -
             for end in range(position + len(prefix) + len(suffix), len(text) + 1):
                 candidate = text[position:end]
                 number = counter_in(key, candidate)
-                if number is not None and _issued(template, number, reached):
+                if number is not None and _issued(counter, number, reached):
                     return candidate
             position = text.find(prefix, position + 1)
     return None
 
 
-def _issued(template: Template, number: int, reached: int) -> bool:
-    start, step = template.start, template.step
+def _issued(counter: Definition, number: int, reached: int) -> bool:
+    start, step = counter.start, counter.step
     return not (number - start) % step and 0 <= (number - start) * step <= (reached - start) * step
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
@@ -348,6 +348,14 @@ def _refuse_conflict(have: Entry, want: Entry, where: str) -> None:
 
 
 registry = Registry()
+
+
+def _agree(session: SessionLike, entry: agreement.Entry) -> None:
+    # The registry of the moment (tests swap it); Sequence and Template are the only entries.
+    registry.agree(session, cast("Sequence | Template", entry))
+
+
+agreement.checked_by(_agree)
 
 
 def register_sequence(

@@ -104,7 +104,7 @@ class Sequence:
         check_session(session)
         agree(session, self)
         with waiting_at_most(session, no_wait(nowait), self.name):
-            return restart_after(session, self, column, where)
+            return restart_after(session, self.definition, self.strategy, column, where)
 
     def values(self, session: SessionLike) -> abc.Iterator[int]:
         """Iterate over next values, without end (``itertools.islice`` takes some)."""

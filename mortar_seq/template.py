@@ -153,7 +153,7 @@ class Template:
         strategy = restartable(self.strategy, "restart")
         with waiting_at_most(session, no_wait(nowait), self.name):
             self._create(session, counter, nowait=nowait)
-            refuse_children(session, self, counter.key, "restart")
+            refuse_children(session, counter, self.strategy, "restart")
             strategy.restart(session, counter, number)
         _remember_counter(engine_of(session), self.name, counter.key)
 
@@ -183,7 +183,7 @@ class Template:
         agree(session, self)
         key = self.parsed.key(keywords)
         counter = self._definition(key)
-        refuse_children(session, self, key, "delete")
+        refuse_children(session, counter, self.strategy, "delete")
         existed = delete_counter_row(session, self.name, key)
         if existed:
             self.strategy.delete(session, counter)
