@@ -143,6 +143,11 @@ def primary_and_standby() -> Iterator[PrimaryAndStandby]:
             primary.url("postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
         )
         with admin.connect() as connection:
+            # With "on" the COMMIT returns once the standby has flushed the record, before it
+            # has replayed it: a connection to the standby could still find no such database.
+            # remote_apply returns only once the standby has replayed it (this session only:
+            # the workers' commits keep "on", the guarantee under test).
+            connection.exec_driver_sql("SET synchronous_commit = remote_apply")
             connection.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
         admin.dispose()
         yield pair
