@@ -509,6 +509,20 @@ def invoice_contenders(
 
         return run
 
+    def retried() -> Run:
+        """seq.insert on a Connection through run_in_transaction: its commit marker's cost."""
+        with engine.begin() as connection:
+            found = mortar_seq.get_sequence("bench-table", connection)
+
+        def one(connection: sa.Connection) -> None:
+            found.insert(connection, rows, {}, column="value")
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                mortar_seq.run_in_transaction(engine, one)
+
+        return run
+
     def orm_default() -> Run:
         def run(n: int) -> None:
             with Session(engine) as session:
@@ -530,6 +544,7 @@ def invoice_contenders(
         "seq.insert, Session": lambda: library("session", "insert"),
         "seq.insert, Connection": lambda: library("connection", "insert"),
         "seq.default (ORM)": orm_default,
+        "run_in_transaction(seq.insert)": retried,
     }
 
 
@@ -640,7 +655,7 @@ TARGETS = {
     ("native: next_many(1000)", "library next_many(1000)"): ("raw set-returning", 0.5),
 }
 # The goals of issue 12, for the invoices scenarios: (library, reference, target ratio).
-INVOICE_TARGETS = [
+INVOICE_TARGETS: list[tuple[str, str, float | None, str | None]] = [
     ("next()+insert, Session", "SQLAlchemy floor, Session", 0.95, None),
     ("next()+insert, Connection", "SQLAlchemy floor, Connection", 0.95, None),
     ("seq.insert, Connection", "django-sequences", 1.5, "postgresql"),
@@ -651,6 +666,8 @@ INVOICE_TARGETS = [
     ("seq.insert, Session", "django-sequences", 1.2, "sqlite"),
     ("seq.insert, Connection", "raw driver, 2 statements", 1.0, "postgresql"),
     ("seq.default (ORM)", "django-sequences", 1.0, None),
+    # What the retry helper (its commit marker, one INSERT) costs: measured, no goal.
+    ("run_in_transaction(seq.insert)", "seq.insert, Connection", None, None),
 ]
 RAW_TARGETS = {
     ("table: 1 worker", "library, Connection"): 0.8,
@@ -685,7 +702,8 @@ def report(results: list[Result]) -> str:
             for library, reference, goal, only in INVOICE_TARGETS:
                 if result.contender == library and only in (None, result.backend):
                     against = ratio(results, result, reference)
-                    ratios.append(f"{against:.2f}x {reference} (>= {goal})")
+                    wanted = "" if goal is None else f" (>= {goal})"
+                    ratios.append(f"{against:.2f}x {reference}{wanted}")
         if result.scenario == "bulk: 1000 rows" and result.contender == "insert_many(1000)":
             bulk = ratio(results, result, "raw 1-statement bulk")
             ratios.append(f"{bulk:.2f}x raw 1-statement bulk (>= 0.5)")

@@ -21,7 +21,7 @@ from . import __version__
 from .cli_commands import audit_column, create, delete, importing, last, listing, restart, take
 from .cli_errors import explain, masked
 from .errors import SequenceError
-from .model import Base, create_tables
+from .model import Counter, StoredSequence, create_tables
 from .strategies import NativeSequence, PooledSequence, TableSequence
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
@@ -265,7 +265,8 @@ def _tables_only(engine: Engine, args: argparse.Namespace) -> None:
 def _refuse_missing_tables(engine: Engine, url: str) -> None:
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
-        tables = Base.metadata.sorted_tables
+        # What the commands use: the commit marker table is run_in_transaction's alone.
+        tables = [StoredSequence.__table__, Counter.__table__]
         missing = [table.name for table in tables if not inspector.has_table(table.name)]
     if missing:
         what = "mortar_seq tables" if len(missing) == len(tables) else f"table {missing[0]}"

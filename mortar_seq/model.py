@@ -103,6 +103,19 @@ class Counter(Base):
     value: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
+class CommitMarker(Base):
+    """A unit of work's mark, written in its own transaction by `run_in_transaction`.
+
+    Found after a COMMIT whose answer was lost, it proves that the COMMIT happened. Markers
+    are deleted by later units of the same process, and swept after a day by any.
+    """
+
+    __tablename__ = "mortar_seq_commit_marker"
+
+    token: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    written_at: Mapped[int] = mapped_column(sa.BigInteger, index=True)  # Unix time, seconds
+
+
 def create_tables(bind: Engine | Connection) -> None:
     """Create the library's tables where they are missing.
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import commit_marker
 from .driver_errors import is_connection_lost, is_transient
 from .errors import SequenceConfigError
 
@@ -78,14 +79,25 @@ def run_in_transaction(bind: Any, work: Callable[[Any], T], *, timeout: float = 
         raise _wrong_bind(bind, "an Engine or a sessionmaker", _ASYNC_BINDS, "_async")
     attempt = 0
     while True:
+        mark: _Mark | None = None
         committing = False
         try:
             with begin() as session:
                 result = work(session)
+                mark = _mark(_connection(session))
                 committing = True
+            if mark is not None:
+                _acknowledged(*mark)
             return result
         except Exception as error:
-            pause = _pause(error, committing, attempt, deadline)
+            if committing and _cut_off(error):
+                if mark is None:
+                    error.add_note(_UNKNOWN_OUTCOME)
+                    raise
+                if _committed(*mark, deadline, error):
+                    _acknowledged(*mark)
+                    return result
+            pause = _pause(error, attempt, deadline)
             if pause is None:
                 raise
         time.sleep(pause)
@@ -120,18 +132,122 @@ async def run_in_transaction_async(
         raise _wrong_bind(bind, "an AsyncEngine or an async_sessionmaker", _SYNC_BINDS, "")
     attempt = 0
     while True:
+        mark: _AsyncMark | None = None
         committing = False
         try:
             async with begin() as session:
                 result = await work(session)
+                mark = await _mark_async(session)
                 committing = True
+            if mark is not None:
+                await _acknowledged_async(*mark)
             return result
         except Exception as error:
-            pause = _pause(error, committing, attempt, deadline)
+            if committing and _cut_off(error):
+                if mark is None:
+                    error.add_note(_UNKNOWN_OUTCOME)
+                    raise
+                if await _committed_async(*mark, deadline, error):
+                    await _acknowledged_async(*mark)
+                    return result
+            pause = _pause(error, attempt, deadline)
             if pause is None:
                 raise
         await asyncio.sleep(pause)
         attempt += 1
+
+
+_Mark = tuple[sa.Engine, str]
+_AsyncMark = tuple[AsyncEngine, str]
+
+
+def _connection(session: sa.Connection | Session) -> sa.Connection:
+    return session if isinstance(session, sa.Connection) else session.connection()
+
+
+def _mark(connection: sa.Connection) -> _Mark | None:
+    """Write this attempt's marker in its transaction; None where none is needed."""
+    if not commit_marker.needs_marker(connection.dialect):
+        return None
+    token = commit_marker.new_token()
+    commit_marker.write_marker(connection, token)
+    return connection.engine, token
+
+
+async def _mark_async(session: AsyncConnection | AsyncSession) -> _AsyncMark | None:
+    connection = session if isinstance(session, AsyncConnection) else await session.connection()
+    mark = await connection.run_sync(_mark)
+    return None if mark is None else (connection.engine, mark[1])
+
+
+def _acknowledged(engine: sa.Engine, token: str) -> None:
+    batch = commit_marker.acknowledged(engine, token)
+    if batch:
+        try:
+            with engine.begin() as connection:
+                commit_marker.delete(connection, batch)
+        except DBAPIError as error:
+            commit_marker.not_deleted(engine, batch, error)
+
+
+async def _acknowledged_async(engine: AsyncEngine, token: str) -> None:
+    batch = commit_marker.acknowledged(engine.sync_engine, token)
+    if batch:
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(commit_marker.delete, batch)
+        except DBAPIError as error:
+            commit_marker.not_deleted(engine.sync_engine, batch, error)
+
+
+def committed(engine: sa.Engine, token: str, *, deadline: float) -> bool:
+    """Tell whether the attempt that wrote marker *token* committed, asking fresh connections
+    until one answers (a failover may be under way) or *deadline* passes."""
+    attempt = 0
+    while True:
+        try:
+            with engine.connect() as connection:
+                return commit_marker.found(connection, token, deadline - time.monotonic())
+        except Exception as error:
+            pause = _pause(error, attempt, deadline)
+            if pause is None:
+                raise
+        time.sleep(pause)
+        attempt += 1
+
+
+async def committed_async(engine: AsyncEngine, token: str, *, deadline: float) -> bool:
+    """As `committed`, on an ``AsyncEngine``."""
+    attempt = 0
+    while True:
+        try:
+            async with engine.connect() as connection:
+                seconds = deadline - time.monotonic()
+                return await connection.run_sync(commit_marker.found, token, seconds)
+        except Exception as error:
+            pause = _pause(error, attempt, deadline)
+            if pause is None:
+                raise
+        await asyncio.sleep(pause)
+        attempt += 1
+
+
+def _committed(engine: sa.Engine, token: str, deadline: float, cut_off: Exception) -> bool:
+    try:
+        return committed(engine, token, deadline=deadline)
+    except Exception as error:
+        cut_off.add_note(f"{_UNKNOWN_OUTCOME}; finding out failed: {error!r}")
+        raise cut_off from error
+
+
+async def _committed_async(
+    engine: AsyncEngine, token: str, deadline: float, cut_off: Exception
+) -> bool:
+    try:
+        return await committed_async(engine, token, deadline=deadline)
+    except Exception as error:
+        cut_off.add_note(f"{_UNKNOWN_OUTCOME}; finding out failed: {error!r}")
+        raise cut_off from error
 
 
 def _deadline(timeout: float) -> float:
@@ -149,23 +265,19 @@ def _wrong_bind(
     return TypeError(f"bind must be {expected}, not {type(bind).__name__}{hint}")
 
 
-def _pause(error: Exception, committing: bool, attempt: int, deadline: float) -> float | None:
+def _pause(error: Exception, attempt: int, deadline: float) -> float | None:
     """How long to wait before the next attempt, or None to raise *error*."""
-    if not worth_retrying(error):
-        return None
-    if committing and _lost(error):
-        # The COMMIT may have reached the database before the connection went: running the
-        # work again could commit it twice.
-        error.add_note(_UNKNOWN_OUTCOME)
-        return None
-    left = deadline - time.monotonic()
-    if left <= 0:
+    if not worth_retrying(error) or (left := deadline - time.monotonic()) <= 0:
         return None
     ceiling = min(_LONGEST_CEILING_SECONDS, _FIRST_CEILING_SECONDS * 2 ** min(attempt, 32))
     return min(left, random.uniform(0, ceiling))
 
 
-def _lost(error: Exception) -> bool:
+def _cut_off(error: Exception) -> bool:
+    """Tell whether *error* is the connection lost during the COMMIT (or in the last moment
+    before it), so that the COMMIT may or may not have happened."""
+    if not worth_retrying(error):
+        return False
     if isinstance(error, DBAPIError):
         if error.statement is not None:  # lost in a statement (a flush), before any COMMIT
             return False
