@@ -33,7 +33,8 @@ def require(*paths: str | Path | None) -> None:
         return
     message = f"MISSING SERVER BINARIES {missing}: the cluster scenario cannot run here"
     if IN_CI:
-        pytest.fail(f"CI=true and {message} (.ci/run installs galera-4, rsync, pgbouncer, patroni, etcd-server, haproxy)")
+        installs = "galera-4, rsync, pgbouncer, patroni, etcd-server, haproxy"
+        pytest.fail(f"CI=true and {message} (.ci/run installs {installs})")
     pytest.skip(message)
 
 
