@@ -13,16 +13,18 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .cli_commands import audit_column, create, delete, importing, last, listing, restart, take
-from .cli_errors import explain, masked
-from .errors import SequenceError
-from .model import Counter, StoredSequence, create_tables
-from .strategies import NativeSequence, PooledSequence, TableSequence
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Engine
+
+# SQLAlchemy, and the library's modules (which import it), are imported once a command
+# runs, not here: --version and --help then answer in a tenth of the time (importing
+# SQLAlchemy and the ORM takes most of a second on a slow machine; see
+# benchmarks/cli_startup.py).
 
 DEFAULT_URL = "sqlite:///mortar_seq.sqlite"
 # SQLite's busy timeout: how long to wait for another process's write lock.
@@ -33,6 +35,9 @@ BROKEN_PIPE = 141  # 128 + SIGPIPE
 # migration that should make them ("already exists"). audit reads the user's tables alone.
 MAKING_TABLES = frozenset({"create", "init"})
 NEEDING_NO_TABLES = frozenset({"audit"})
+# The implementations' kinds, as NativeSequence.kind etc. say (a test checks they agree):
+# spelled out so that building the parser imports no strategy.
+TABLE, NATIVE, POOLED = "table", "native", "pooled"
 
 
 def _seconds(text: str) -> float:
@@ -88,14 +93,14 @@ def _parser() -> argparse.ArgumentParser:
         "--native",
         dest="impl",
         action="store_const",
-        const=NativeSequence.kind,
+        const=NATIVE,
         help="a database SEQUENCE: fast, not gapless (PostgreSQL, MariaDB, Oracle)",
     )
     kinds.add_argument(
         "--pooled",
         dest="impl",
         action="store_const",
-        const=PooledSequence.kind,
+        const=POOLED,
         help="blocks of values handed out from memory: fastest, not gapless",
     )
     kinds.add_argument(
@@ -105,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         help="any implementation's kind: table, native, pooled, or one a package declares "
         "in the mortar_seq.implementations entry-point group",
     )
-    made.set_defaults(run=create, impl=TableSequence.kind)
+    made.set_defaults(run=_command("create"), impl=TABLE)
 
     initialised = commands.add_parser(
         "init",
@@ -131,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how many values to take (default 1); each is printed once committed",
     )
     taking.add_argument("--json", action="store_true", help="as one JSON array")
-    taking.set_defaults(run=take)
+    taking.set_defaults(run=_command("take"))
 
     reading = commands.add_parser("last", parents=options, help="print the last value handed out")
     reading.add_argument("name", metavar="NAME")
@@ -139,13 +144,13 @@ def _parser() -> argparse.ArgumentParser:
         "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
     )
     reading.add_argument("--json", action="store_true", help='as JSON: {"name", "last"}')
-    reading.set_defaults(run=last)
+    reading.set_defaults(run=_command("last"))
 
     listed = commands.add_parser(
         "list", parents=options, help="list the stored sequences and templates"
     )
     listed.add_argument("--json", action="store_true", help="as JSON, with templates' counters")
-    listed.set_defaults(run=listing)
+    listed.set_defaults(run=_command("listing"))
 
     deleted = commands.add_parser(
         "delete", parents=options, help="delete a sequence or template and its values"
@@ -154,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     deleted.add_argument(
         "--yes", action="store_true", help="do not ask (on a terminal, delete asks first)"
     )
-    deleted.set_defaults(run=delete)
+    deleted.set_defaults(run=_command("delete"))
 
     restarted = commands.add_parser(
         "restart", parents=options, help="make VALUE the next value handed out"
@@ -164,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     restarted.add_argument(
         "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
     )
-    restarted.set_defaults(run=restart)
+    restarted.set_defaults(run=_command("restart"))
 
     audited = commands.add_parser(
         "audit", parents=options, help="report gaps and duplicates in a column of numbers"
@@ -182,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="audit only rows whose column KEY holds VALUE (repeatable)",
     )
-    audited.set_defaults(run=audit_column)
+    audited.set_defaults(run=_command("audit_column"))
 
     imported = commands.add_parser(
         "import", parents=options, help="carry counters over from another library's tables"
@@ -202,8 +207,20 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out a django-sequences sequence, or an invenio counter by its "
         "template_instance (repeatable)",
     )
-    imported.set_defaults(run=importing)
+    imported.set_defaults(run=_command("importing"))
     return parser
+
+
+def _command(name: str) -> Callable[[Engine, argparse.Namespace], None]:
+    """The verb *name* of cli_commands, imported when it runs."""
+
+    def run(engine: Engine, args: argparse.Namespace) -> None:
+        from . import cli_commands
+
+        verb: Callable[[Engine, argparse.Namespace], None] = getattr(cli_commands, name)
+        verb(engine, args)
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
     except Exception as exc:
+        from .cli_errors import explain
+
         message = explain(exc, args.url)
         if message is None:
             raise
@@ -229,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
+    import sqlalchemy as sa
+
+    from .cli_errors import masked
+    from .errors import SequenceError
+    from .model import create_tables
+
     run: Callable[[Engine, argparse.Namespace], None] = args.run
     try:
         url = sa.make_url(args.url)
@@ -250,6 +275,8 @@ def _run(args: argparse.Namespace) -> None:
 
 def _refuse_missing_file(url: sa.URL) -> None:
     """Only ``create`` makes a new SQLite file: elsewhere a missing one is a wrong folder."""
+    from .errors import SequenceError
+
     database = url.database or ""
     if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         return
@@ -263,11 +290,17 @@ def _tables_only(engine: Engine, args: argparse.Namespace) -> None:
 
 
 def _refuse_missing_tables(engine: Engine, url: str) -> None:
+    import sqlalchemy as sa
+
+    from .cli_errors import masked
+    from .errors import SequenceError
+    from .model import Counter, StoredSequence
+
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         # What the commands use: the commit marker table is run_in_transaction's alone.
-        tables = [StoredSequence.__table__, Counter.__table__]
-        missing = [table.name for table in tables if not inspector.has_table(table.name)]
+        tables = [StoredSequence.__tablename__, Counter.__tablename__]
+        missing = [name for name in tables if not inspector.has_table(name)]
     if missing:
         what = "mortar_seq tables" if len(missing) == len(tables) else f"table {missing[0]}"
         raise SequenceError(

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .auditing import Audit
+if TYPE_CHECKING:
+    from .auditing import Audit
 
 # Lines joined into one write: fast output without holding much at once.
 _LINES_PER_WRITE = 10_000
