@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mortar_seq.auditing import _findings, audit
+from mortar_seq.admin.audit import _findings, audit
 from tests.databases import fresh_database
 
 bench = sa.MetaData()

@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mortar_seq
-import mortar_seq.dialects
+import mortar_seq.db.dialects
 from mortar_seq import NativeSequence, PooledSequence, TableSequence
 from mortar_seq.model import Counter
 from tests.databases import Unreachable, fresh_database
@@ -605,7 +605,7 @@ def bench_invoices(backend: str, engine: Engine, quick: bool) -> list[Result]:
     for contender, rates in four.items():
         add(Result(backend, "invoices: 4 workers", contender, rates))
 
-    if mortar_seq.dialects.modifies_in_cte(engine.dialect):
+    if mortar_seq.db.dialects.modifies_in_cte(engine.dialect):
         add_bulk(backend, engine, quick, results)
     return results
 

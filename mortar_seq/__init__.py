@@ -11,8 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .at_commit import number_pending
-    from .auditing import Audit, audit
+    from .admin.audit import Audit, audit
     from .defaults import column_default
     from .definition import Definition
     from .errors import (
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     )
     from .importing import import_django_sequences, import_invenio
     from .model import create_tables
+    from .numbering.at_commit import number_pending
     from .one_call import delete_sequence, get_last_value, get_next_value, get_next_values
     from .registry import get_sequence, get_template, register_sequence, register_template
     from .retry import run_in_transaction, run_in_transaction_async, worth_retrying
@@ -43,9 +43,9 @@ __version__ = "0.1.0.dev0"
 
 # Each public name and the module it comes from, as the imports above say.
 _HOMES = {
-    "number_pending": "at_commit",
-    "Audit": "auditing",
-    "audit": "auditing",
+    "number_pending": "numbering.at_commit",
+    "Audit": "admin.audit",
+    "audit": "admin.audit",
     "column_default": "defaults",
     "Definition": "definition",
     "AuditError": "errors",

@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
 
-from .binding import SessionLike, engine_of
+from .db.binding import SessionLike, engine_of
 from .errors import SequenceConfigError
 
 

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from .dialects import lock_wait
-from .driver_errors import is_table_missing
+from .db.dialects import lock_wait
+from .db.driver_errors import is_table_missing
+from .db.galera import is_galera
 from .errors import SequenceConfigError
-from .galera import is_galera
 from .model import CommitMarker
 
 KEPT_SECONDS = 86_400  # markers older than this are swept, whoever wrote them

@@ -6,10 +6,10 @@ import collections.abc as abc
 from typing import Any
 
 from . import registry as registry_module
-from .at_commit import Series, numbering_default
-from .at_flush import numbered_row, refuse_from_select, row_keywords
 from .definition import check_name
 from .errors import SequenceConfigError, UnknownSequence
+from .numbering.at_commit import Series, numbering_default
+from .numbering.at_flush import numbered_row, refuse_from_select, row_keywords
 from .sequence import Sequence
 from .template import Template
 

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import registry as registry_module
-from .administration import check_value, next_after
-from .binding import SessionLike, check_session, connected_dialect
+from .admin.restarts import check_value, next_after
+from .db.binding import SessionLike, check_session, connected_dialect
 from .definition import Definition, check_integer, check_name, define
 from .errors import SequenceConfigError, UnknownSequence
 from .model import KEY_MAX

@@ -5,10 +5,10 @@ from __future__ import annotations
 import collections.abc as abc
 
 from . import registry as registry_module
-from .binding import SESSIONS, SessionLike, check_session
+from .db.binding import SESSIONS, SessionLike, check_session
+from .db.locking import waiting_at_most
 from .definition import check_count, define
 from .errors import SequenceConfigError, UnknownSequence
-from .locking import waiting_at_most
 from .sequence import Sequence, no_wait
 from .strategies import TableSequence
 

@@ -9,11 +9,11 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Engine
 
 from . import agreement
-from .binding import SessionLike, check_session, connected_dialect, engine_of
+from .db.binding import SessionLike, check_session, connected_dialect, engine_of
 from .definition import NAME_MAX, Definition, check_name, define
 from .errors import SequenceConfigError, TemplateError, UnknownSequence
 from .model import StoredSequence
-from .pattern import parse
+from .patterns.pattern import parse
 from .sequence import Sequence
 from .storage import Stored, children, counter_keys, create_missing, delete, load
 from .strategies import stored_strategy, strategy_for, strategy_options

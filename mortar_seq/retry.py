@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import commit_marker
-from .driver_errors import is_connection_lost, is_transient
+from .db.driver_errors import is_connection_lost, is_transient
 from .errors import SequenceConfigError
 
 T = TypeVar("T")

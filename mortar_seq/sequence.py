@@ -6,15 +6,15 @@ import collections.abc as abc
 from dataclasses import dataclass
 from typing import Any
 
-from .administration import check_value, restart_after
+from .admin.restarts import check_value, restart_after
 from .agreement import agree
-from .at_commit import insert_row, numbering_default, register_object
-from .at_flush import numbered_row
-from .binding import SESSIONS, SessionLike, check_session
+from .db.binding import SESSIONS, SessionLike, check_session
+from .db.locking import waiting_at_most
 from .definition import Definition, check_count
-from .locking import waiting_at_most
-from .numbering import target
+from .numbering.at_commit import insert_row, numbering_default, register_object
+from .numbering.at_flush import numbered_row
 from .strategies import SequenceStrategy, restartable
+from .strategies.targets import target
 
 
 def no_wait(nowait: bool) -> int | None:

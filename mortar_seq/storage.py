@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from .binding import SessionLike, connection_of, dialect_of, engine_of
-from .conflicts import retrying
-from .dialects import BoundedInsert, bounds_one_statement, insert_unless_present, lock_wait
-from .driver_errors import is_lock_timeout, is_table_missing
+from .db.binding import SessionLike, connection_of, dialect_of, engine_of
+from .db.conflicts import retrying
+from .db.dialects import BoundedInsert, bounds_one_statement, insert_unless_present, lock_wait
+from .db.driver_errors import is_lock_timeout, is_table_missing
+from .db.locking import waiting_at_most
+from .db.side import side_engine
 from .errors import SequenceConfigError, SequenceLocked
-from .locking import waiting_at_most
 from .model import Counter, StoredSequence
-from .side import side_engine
 
 # How long a row created on a connection of its own may wait for another transaction's lock
 # on the same key before it is created in the caller's transaction instead (see create_missing).

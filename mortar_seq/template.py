@@ -14,33 +14,33 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from .administration import (
+from .admin.restarts import (
     check_value,
     delete_counter_row,
     latest_counter_keys,
     refuse_children,
 )
 from .agreement import agree
-from .at_commit import Series, insert_row, numbering_default, register_object
-from .at_flush import refuse_from_select, row_keywords, scalar_defaults
-from .binding import SESSIONS, SessionLike, check_session, engine_of
+from .db.binding import SESSIONS, SessionLike, check_session, engine_of
+from .db.locking import waiting_at_most
+from .db.side import side_engine
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
-from .locking import waiting_at_most
-from .numbered_statements import identifier_in_sql
-from .numbering import target
-from .parse_back import (
+from .numbering.at_commit import Series, insert_row, numbering_default, register_object
+from .numbering.at_flush import refuse_from_select, row_keywords, scalar_defaults
+from .patterns.parse_back import (
     counter_elsewhere,
     counters,
     one_way_for_every_counter,
     readings,
     reads_one_way,
 )
-from .pattern import Pattern, around_counter, identifier
+from .patterns.pattern import Pattern, around_counter, identifier
 from .sequence import no_wait
-from .side import side_engine
 from .storage import creates_apart, existing_keys, load
 from .strategies import SequenceStrategy, gapless, reaching, restartable
+from .strategies.numbered_statements import identifier_in_sql
+from .strategies.targets import target
 
 _lock = threading.Lock()
 # Counters known to exist, per engine: their first use creates them, later uses need not.

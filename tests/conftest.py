@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 import mortar_seq
 from mortar_seq import registry as registry_module
+from mortar_seq.db.side import side_engine
 from mortar_seq.model import Base
-from mortar_seq.side import side_engine
 
 from .databases import BACKENDS, IN_CI, Database, Unreachable, fresh_database
 from .tables import test_metadata
@@ -168,7 +168,7 @@ def caller(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Caller]:
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
     """Collect the statements *engine* sends while the block runs, the library's own
-    connections beside it included (see mortar_seq.side)."""
+    connections beside it included (see mortar_seq.db.side)."""
     sent: list[str] = []
 
     def record(*args: Any) -> None:

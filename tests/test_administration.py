@@ -19,8 +19,8 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
+from mortar_seq.db.dialects import RestartSequence, ddl_is_transactional
 from mortar_seq.definition import INT64_MAX
-from mortar_seq.dialects import RestartSequence, ddl_is_transactional
 
 from .conftest import Caller, started_and_blocked
 from .tables import issued

@@ -24,7 +24,7 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
-from mortar_seq.pattern import identifier
+from mortar_seq.patterns.pattern import identifier
 
 from .conftest import Caller, counting
 from .databases import Database

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mortar_seq import TemplateError, register_template
-from mortar_seq.check_digits import luhn, mod97
-from mortar_seq.pattern import counter_in, identifier, parse
+from mortar_seq.patterns.check_digits import luhn, mod97
+from mortar_seq.patterns.pattern import counter_in, identifier, parse
 
 from .conftest import Caller
 

@@ -121,7 +121,7 @@ def test_out_of_memory_is_one_line(
     def exhausted(values: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("mortar_seq.cli_output.write_lines", exhausted)
+    monkeypatch.setattr("mortar_seq.cli.output.write_lines", exhausted)
     assert main(["next", "x"]) == 1
     assert capsys.readouterr().err == "mortar-seq: out of memory\n"
 

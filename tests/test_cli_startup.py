@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import mortar_seq
-from mortar_seq import cli
+from mortar_seq.cli import shell
 from mortar_seq.strategies import NativeSequence, PooledSequence, TableSequence
 
 # Runs main(ARGV) as the console script does (it imports mortar_seq.cli, then calls main),
@@ -47,7 +47,7 @@ def test_version_and_help_import_no_sqlalchemy(tmp_path: Path, argv: list[str]) 
     assert "mortar_seq.cli" in imported
     assert not {name for name in imported if name.startswith("sqlalchemy")}
     assert (
-        imported & {f"mortar_seq.{name}" for name in ("model", "errors", "cli_commands")} == set()
+        imported & {f"mortar_seq.{name}" for name in ("model", "errors", "cli.commands")} == set()
     )
 
 
@@ -57,14 +57,14 @@ def test_last_and_next_leave_other_verbs_modules_alone(tmp_path: Path) -> None:
     )
     for verb in ("next", "last"):
         imported = imported_after(tmp_path, verb, "invoice")
-        assert "mortar_seq.cli_commands" in imported  # it ran
-        unused = {"mortar_seq.auditing", "mortar_seq.importing", "mortar_seq.retry"}
+        assert "mortar_seq.cli.commands" in imported  # it ran
+        unused = {"mortar_seq.admin.audit", "mortar_seq.importing", "mortar_seq.retry"}
         assert imported & unused == set(), verb
 
 
 def test_parser_kinds_are_the_implementations_kinds() -> None:
     kinds = (TableSequence.kind, NativeSequence.kind, PooledSequence.kind)
-    assert kinds == (cli.TABLE, cli.NATIVE, cli.POOLED)
+    assert kinds == (shell.TABLE, shell.NATIVE, shell.POOLED)
 
 
 def test_the_package_imports_its_names_on_first_use(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from mortar_seq import TemplateError, register_template
 from mortar_seq.cli import main
-from mortar_seq.pattern import parse
+from mortar_seq.patterns.pattern import parse
 
 from .conftest import Caller
 

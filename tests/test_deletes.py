@@ -20,8 +20,8 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
+from mortar_seq.db.side import side_engine
 from mortar_seq.model import Counter, StoredSequence
-from mortar_seq.side import side_engine
 
 from .conftest import counting, fresh_registry
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from mortar_seq import PooledSequence, get_next_value, register_sequence
-from mortar_seq.side import side_engine
+from mortar_seq.db.side import side_engine
 
 from .conftest import fresh_registry
 from .databases import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mortar_seq import TemplateError
-from mortar_seq.pattern import parse
+from mortar_seq.patterns.pattern import parse
 
 
 def no_templates(name: str) -> bool:

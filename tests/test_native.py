@@ -31,8 +31,8 @@ from mortar_seq import (
     register_template,
 )
 from mortar_seq import registry as registry_module
+from mortar_seq.db.dialects import CurrentValue, NextValues
 from mortar_seq.definition import INT64_MAX, INT64_MIN, Definition, define
-from mortar_seq.dialects import CurrentValue, NextValues
 from mortar_seq.model import StoredSequence
 from mortar_seq.strategies import native, native_name
 

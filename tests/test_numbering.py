@@ -28,7 +28,7 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
-from mortar_seq.dialects import modifies_in_cte
+from mortar_seq.db.dialects import modifies_in_cte
 from mortar_seq.strategies import table as strategies_module
 
 from .conftest import Caller, counting, fresh_registry

@@ -18,9 +18,9 @@ from mortar_seq import (
     register_sequence,
     register_template,
 )
-from mortar_seq.dialects import Remembered
+from mortar_seq.db.dialects import Remembered
+from mortar_seq.db.side import side_engine
 from mortar_seq.model import PLAIN_KEY, Counter, CounterKey
-from mortar_seq.side import side_engine
 
 ORACLE = oracle.dialect()
 

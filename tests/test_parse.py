@@ -15,8 +15,8 @@ from mortar_seq import (
 )
 from mortar_seq import template as template_module
 from mortar_seq.model import Counter
-from mortar_seq.parse_back import counters, readings
-from mortar_seq.pattern import parse
+from mortar_seq.patterns.parse_back import counters, readings
+from mortar_seq.patterns.pattern import parse
 
 from .conftest import Caller, counting
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mortar_seq import TemplateError
-from mortar_seq.pattern import counter_in, identifier, parse
+from mortar_seq.patterns.pattern import counter_in, identifier, parse
 
 
 def no_templates(name: str) -> bool:

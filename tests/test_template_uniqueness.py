@@ -19,13 +19,13 @@ from sqlalchemy.engine import Engine
 
 from mortar_seq import TableSequence, TemplateError, get_next_value, register_template
 from mortar_seq.model import Counter
-from mortar_seq.parse_back import (
+from mortar_seq.patterns.parse_back import (
     counter_elsewhere,
     counters,
     one_way_for_every_counter,
     reads_one_way,
 )
-from mortar_seq.pattern import COUNTER, Pattern, around_counter, identifier, parse
+from mortar_seq.patterns.pattern import COUNTER, Pattern, around_counter, identifier, parse
 from mortar_seq.template import Template
 
 LOSSY_COUNTERS = [

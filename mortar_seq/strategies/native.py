@@ -16,9 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateSequence, DropSequence, ExecutableDDLElement
 
 from ..arithmetic import cycle_length
-from ..binding import SessionLike, connection_of, dialect_of, engine_of
-from ..definition import Definition
-from ..dialects import (
+from ..db.binding import SessionLike, connection_of, dialect_of, engine_of
+from ..db.dialects import (
     CurrentValue,
     NextValues,
     RestartSequence,
@@ -28,18 +27,19 @@ from ..dialects import (
     ddl_lock_wait,
     sequence_refusal,
 )
-from ..driver_errors import is_lock_timeout, is_sequence_exhausted, is_sequence_refused
+from ..db.driver_errors import is_lock_timeout, is_sequence_exhausted, is_sequence_refused
+from ..db.galera import refuse_native_sequences
+from ..db.side import side_engine
+from ..definition import Definition
 from ..errors import SequenceConfigError, SequenceExhausted, SequenceLocked
-from ..galera import refuse_native_sequences
 from ..model import Counter
-from ..numbering import (
+from ..storage import create_missing
+from .table import _contiguous, _counter_row, refuse_behind
+from .targets import (
     Target,
     observed,
     seen,
 )
-from ..side import side_engine
-from ..storage import create_missing
-from .table import _contiguous, _counter_row, refuse_behind
 
 # About a millisecond of PostgreSQL's nextval per million values cached; far more would hang
 # the connection that refills its cache (2**63 - 1 spins for ever, deaf to cancel).

@@ -8,14 +8,14 @@ from typing import ClassVar
 
 from sqlalchemy.engine import Dialect
 
-from ..binding import SessionLike, connection_of, dialect_of, engine_of
-from ..conflicts import retrying
+from ..db.binding import SessionLike, connection_of, dialect_of, engine_of
+from ..db.conflicts import retrying
+from ..db.side import side_engine
 from ..definition import Definition
 from ..errors import SequenceConfigError, SequenceLocked, UnknownSequence
 from ..model import Counter
-from ..pool import Pool, drop, pool_for
-from ..side import side_engine
 from ..storage import briefly, create_missing, deleted_here
+from .block_pool import Pool, drop, pool_for
 from .table import (
     TableSequence,
     _contiguous,

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 from sqlalchemy.engine import Dialect
 
-from ..binding import SessionLike
+from ..db.binding import SessionLike
 from ..definition import Definition
 from ..errors import SequenceConfigError
 

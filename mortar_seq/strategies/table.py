@@ -12,17 +12,18 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..arithmetic import Advance, advance, cycle_length, handed_out
-from ..binding import SessionLike, dialect_of
-from ..definition import Definition
-from ..dialects import (
+from ..db.binding import SessionLike, dialect_of
+from ..db.dialects import (
     Remembered,
     modifies_in_cte,
     remembered_value,
     remembers_written_value,
 )
+from ..definition import Definition
 from ..errors import SequenceConfigError, SequenceExhausted, UnknownSequence
 from ..model import Counter
-from ..numbered_statements import (
+from ..storage import create_missing
+from .numbered_statements import (
     insert_many_numbered_by,
     insert_numbered_by,
     many_rows_parameters,
@@ -31,8 +32,7 @@ from ..numbered_statements import (
     row_parameters,
     travel_as_arrays,
 )
-from ..numbering import Target, observed
-from ..storage import create_missing
+from .targets import Target, observed
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
-from .definition import INT64_MAX, INT64_MIN
+from ..definition import INT64_MAX, INT64_MIN
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING may run inside the caller's transaction.
 # MySQL's INSERT IGNORE is left out on purpose: with InnoDB, transactions waiting behind an

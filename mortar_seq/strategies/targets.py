@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
-from .binding import SessionLike
-from .model import Counter
+from ..db.binding import SessionLike
+from ..model import Counter
 
 _STATEMENTS_KEPT = 512  # per table and set of columns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .errors import SequenceError
+from ..errors import SequenceError
 
 # The extras that install a driver, and the URL scheme that driver takes.
 _EXTRAS = {

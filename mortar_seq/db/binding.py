@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session, scoped_session
 
-from .model import Counter
+from ..model import Counter
 
 # A scoped_session (Flask-SQLAlchemy's db.session) stands for the Session it proxies.
 SessionLike = Session | Connection | scoped_session[Any]

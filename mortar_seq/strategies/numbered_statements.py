@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from .numbering import Target
-from .pattern import around_counter
+from ..patterns.pattern import around_counter
+from .targets import Target
 
 _STATEMENTS_KEPT = 512  # per table, set of columns and counter shape
 _COUNTER_SPEC = re.compile(r"(?:0([1-9][0-9]*))?d?")  # {counter}, {counter:d}, {counter:05d}

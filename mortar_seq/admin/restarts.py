@@ -8,12 +8,12 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 
-from .binding import SessionLike
-from .definition import INT64_MAX, INT64_MIN, Definition, check_integer
-from .errors import SequenceConfigError, TemplateError, UnknownSequence
-from .model import Counter
-from .pattern import around_counter, counter_in
-from .storage import (
+from ..db.binding import SessionLike
+from ..definition import INT64_MAX, INT64_MIN, Definition, check_integer
+from ..errors import SequenceConfigError, TemplateError, UnknownSequence
+from ..model import Counter
+from ..patterns.pattern import around_counter, counter_in
+from ..storage import (
     children,
     counter_deleted_here,
     counter_keys,
@@ -21,7 +21,7 @@ from .storage import (
     note_counter_deleted,
     seen_apart,
 )
-from .strategies import SequenceStrategy, counts_in_rows, hold_counter, reaching, restartable
+from ..strategies import SequenceStrategy, counts_in_rows, hold_counter, reaching, restartable
 
 
 def check_value(definition: Definition, value: object) -> int:

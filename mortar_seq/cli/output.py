@@ -10,7 +10,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .auditing import Audit
+    from ..admin.audit import Audit
 
 # Lines joined into one write: fast output without holding much at once.
 _LINES_PER_WRITE = 10_000

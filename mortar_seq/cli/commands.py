@@ -17,15 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .cli_output import json_array, print_audit, print_json, print_listing, write_lines
-from .definition import Definition, check_name
-from .errors import SequenceConfigError, SequenceError, TemplateError, UnknownSequence
-from .pattern import identifier
-from .registry import get_sequence, get_template, register_sequence, register_template
-from .sequence import Sequence
-from .storage import counter_keys, load, stored_names
-from .strategies import gapless, implementation, reaching
-from .template import Template
+from ..definition import Definition, check_name
+from ..errors import SequenceConfigError, SequenceError, TemplateError, UnknownSequence
+from ..patterns.pattern import identifier
+from ..registry import get_sequence, get_template, register_sequence, register_template
+from ..sequence import Sequence
+from ..storage import counter_keys, load, stored_names
+from ..strategies import gapless, implementation, reaching
+from ..template import Template
+from .output import json_array, print_audit, print_json, print_listing, write_lines
 
 # audit, importing and delete import what only they use when they run: every other verb
 # starts sooner (see benchmarks/cli_startup.py).
@@ -97,7 +97,7 @@ def listing(engine: Engine, args: argparse.Namespace) -> None:
 
 
 def delete(engine: Engine, args: argparse.Namespace) -> None:
-    from .one_call import delete_sequence
+    from ..one_call import delete_sequence
 
     if not args.yes and sys.stdin.isatty():  # a person: ask, holding no transaction open
         with engine.begin() as connection:
@@ -127,7 +127,7 @@ def restart(engine: Engine, args: argparse.Namespace) -> None:
 def audit_column(engine: Engine, args: argparse.Namespace) -> None:
     """Print what audit() finds; a column that is not clean, or no rows, exits 1 (after the
     report)."""
-    from .auditing import audit
+    from ..admin.audit import audit
 
     schema, _, name = args.table.rpartition(".")
     with engine.begin() as connection:
@@ -163,7 +163,7 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
 
 
 def importing(engine: Engine, args: argparse.Namespace) -> None:
-    from .importing import import_django_sequences, import_invenio
+    from ..importing import import_django_sequences, import_invenio
 
     with engine.begin() as connection:
         options = {"schema": args.schema, "exclude": args.exclude}

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
 
+from ..definition import unstorable
+from ..errors import TemplateError
+from ..model import KEY_MAX
 from .check_digits import ALGORITHMS, check_digit
-from .definition import unstorable
-from .errors import TemplateError
 from .integer_format import INTEGER_TYPES, SPEC, integers, numeric_options, why_lossy
-from .model import KEY_MAX
 
 COUNTER = "counter"
 CHECK = "check"  # {check:luhn}: a check digit over the identifier's text before it

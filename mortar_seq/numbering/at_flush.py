@@ -9,7 +9,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 
-from .errors import SequenceConfigError
+from ..errors import SequenceConfigError
 
 _lock = threading.Lock()
 # The numbers taken at once for a multi-row INSERT, per execution and default.

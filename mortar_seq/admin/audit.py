@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .binding import SessionLike
-from .definition import INT64_MAX, INT64_MIN, check_integer
-from .errors import AuditError, SequenceConfigError
+from ..db.binding import SessionLike
+from ..definition import INT64_MAX, INT64_MIN, check_integer
+from ..errors import AuditError, SequenceConfigError
 
 
 @dataclass(frozen=True)

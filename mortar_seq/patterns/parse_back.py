@@ -46,7 +46,7 @@ def readings(
     *parent* tells whether a text is an identifier of the parent (default: any text), and
     *counter* whether a counter value can be issued (default: any).
 
-    >>> from mortar_seq.pattern import parse
+    >>> from mortar_seq.patterns.pattern import parse
     >>> pl = parse("{year}: Playlist {counter:02d}", "PL", lambda name: False)
     >>> readings(pl, "2015: Playlist 07")
     [Reading(keywords={'year': '2015'}, counter=7, key='2015: Playlist {counter:02d}')]
@@ -68,7 +68,7 @@ def counters(pattern: Pattern, text: str, parent: Accept | None = None) -> set[t
     However many ways the keywords can be split, they are few: where the counter's
     rendering can sit (and the check digits after it).
 
-    >>> from mortar_seq.pattern import parse
+    >>> from mortar_seq.patterns.pattern import parse
     >>> sorted(counters(parse("{a}-{counter}-{b}", "T", lambda name: False), "x-1-2-y"))
     [('x-1-{counter}-y', 2), ('x-{counter}-2-y', 1)]
     >>> counters(parse("{a}{b}-{counter}", "T", lambda name: False), "123-1")
@@ -83,7 +83,7 @@ def reads_one_way(pattern: Pattern, text: str) -> bool:
     literals stand in just one place and no two placeholders touch (each then spans what
     lies between its literals); False where the full reading must decide.
 
-    >>> from mortar_seq.pattern import parse
+    >>> from mortar_seq.patterns.pattern import parse
     >>> shop = parse("{company}/{year}/{counter:05d}", "T", lambda name: False)
     >>> reads_one_way(shop, "ACME/2026/00042"), reads_one_way(shop, "A/B/2026/00042")
     (True, False)
@@ -102,7 +102,7 @@ def counter_elsewhere(
     readings then share one key: the text with the counter's span left to fill); None where
     that cannot be told so cheaply (a placeholder touches the counter, or check digits).
 
-    >>> from mortar_seq.pattern import parse
+    >>> from mortar_seq.patterns.pattern import parse
     >>> ym = parse("{year}{month:02d}-{counter}", "T", lambda name: False)
     >>> counter_elsewhere(ym, "202601-12", (7, 9), lambda n: n > 0)
     False
@@ -144,7 +144,7 @@ def one_way_for_every_counter(pattern: Pattern, key: str, *, negative: bool) -> 
     the counter is written with (its minus sign only where *negative* values are issued), so
     the counter's text never makes or hides a literal.
 
-    >>> from mortar_seq.pattern import parse
+    >>> from mortar_seq.patterns.pattern import parse
     >>> shop = parse("{company}-{year}/{counter:05d}", "T", lambda name: False)
     >>> one_way_for_every_counter(shop, "ACME-2026/{counter:05d}", negative=False)
     True

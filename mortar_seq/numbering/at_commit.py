@@ -18,12 +18,12 @@ from sqlalchemy.orm import Mapper, Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..db.binding import SessionLike, check_session
+from ..definition import Definition
+from ..errors import SequenceConfigError, UnknownSequence
+from ..strategies import SequenceStrategy, counts_in_rows, gapless
+from ..strategies.targets import Target, observed, seen, target
 from .at_flush import refuse_from_select
-from .binding import SessionLike, check_session
-from .definition import Definition
-from .errors import SequenceConfigError, UnknownSequence
-from .numbering import Target, observed, seen, target
-from .strategies import SequenceStrategy, counts_in_rows, gapless
 
 # Where an UPDATE of a row changed since the transaction's snapshot fails (PostgreSQL's
 # REPEATABLE READ and SERIALIZABLE): the counter's UPDATE at commit, after all the work.

@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import DBAPIError
 
+from ..errors import SequenceConfigError, SequenceLocked
 from .binding import SessionLike, connection_of, dialect_of
 from .dialects import lock_wait
 from .driver_errors import is_lock_timeout
-from .errors import SequenceConfigError, SequenceLocked
 
 
 @contextmanager

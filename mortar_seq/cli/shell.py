@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -212,12 +212,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(name: str) -> Callable[[Engine, argparse.Namespace], None]:
-    """The verb *name* of cli_commands, imported when it runs."""
+    """The verb *name* of the commands module, imported when it runs."""
 
     def run(engine: Engine, args: argparse.Namespace) -> None:
-        from . import cli_commands
+        from . import commands
 
-        verb: Callable[[Engine, argparse.Namespace], None] = getattr(cli_commands, name)
+        verb: Callable[[Engine, argparse.Namespace], None] = getattr(commands, name)
         verb(engine, args)
 
     return run
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
     except Exception as exc:
-        from .cli_errors import explain
+        from .errors import explain
 
         message = explain(exc, args.url)
         if message is None:
@@ -250,9 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     import sqlalchemy as sa
 
-    from .cli_errors import masked
-    from .errors import SequenceError
-    from .model import create_tables
+    from ..errors import SequenceError
+    from ..model import create_tables
+    from .errors import masked
 
     run: Callable[[Engine, argparse.Namespace], None] = args.run
     try:
@@ -275,7 +275,7 @@ def _run(args: argparse.Namespace) -> None:
 
 def _refuse_missing_file(url: sa.URL) -> None:
     """Only ``create`` makes a new SQLite file: elsewhere a missing one is a wrong folder."""
-    from .errors import SequenceError
+    from ..errors import SequenceError
 
     database = url.database or ""
     if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
@@ -292,9 +292,9 @@ def _tables_only(engine: Engine, args: argparse.Namespace) -> None:
 def _refuse_missing_tables(engine: Engine, url: str) -> None:
     import sqlalchemy as sa
 
-    from .cli_errors import masked
-    from .errors import SequenceError
-    from .model import Counter, StoredSequence
+    from ..errors import SequenceError
+    from ..model import Counter, StoredSequence
+    from .errors import masked
 
     with engine.connect() as connection:
         inspector = sa.inspect(connection)

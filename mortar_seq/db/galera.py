@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..errors import SequenceConfigError
 from .binding import SessionLike, connection_of
-from .errors import SequenceConfigError
 
 # Galera is a MariaDB (and MySQL) matter only; other dialects have no such variable.
 _MYSQL_FAMILY = frozenset({"mysql", "mariadb"})

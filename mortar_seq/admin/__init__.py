@@ -1,0 +1,1 @@
+"""Managing a series in production: the checks behind restarts, and audits of a column."""

@@ -1,0 +1,1 @@
+"""Numbers given as rows are written: column defaults at flush, and numbering at commit."""
