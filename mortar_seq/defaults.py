@@ -8,8 +8,9 @@ from typing import Any
 from . import registry as registry_module
 from .definition import check_name
 from .errors import SequenceConfigError, UnknownSequence
-from .numbering.at_commit import Series, numbering_default
+from .numbering.at_commit import numbering_default
 from .numbering.at_flush import numbered_row, refuse_from_select, row_keywords
+from .numbering.pending import Series
 from .sequence import Sequence
 from .template import Template
 

@@ -26,8 +26,9 @@ from .db.locking import waiting_at_most
 from .db.side import side_engine
 from .definition import Definition, check_count
 from .errors import TemplateError, UnknownSequence
-from .numbering.at_commit import Series, insert_row, numbering_default, register_object
+from .numbering.at_commit import insert_row, numbering_default, register_object
 from .numbering.at_flush import refuse_from_select, row_keywords, scalar_defaults
+from .numbering.pending import Series
 from .patterns.parse_back import (
     counter_elsewhere,
     counters,
