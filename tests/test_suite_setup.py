@@ -1,0 +1,20 @@
+"""How the suite itself runs: the serial group really keeps its modules on one worker."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_serial_modules_run_in_one_group(request: pytest.FixtureRequest) -> None:
+    """Under ``--dist loadgroup`` (the README's command), every test marked
+    ``xdist_group("serial")`` carries the group in its id, which is how pytest-xdist keeps
+    them on one worker, one at a time; without the group they run beside other tests."""
+    # Set on the workers by pytest-xdist under --dist loadgroup (where "dist" reads "no").
+    if not getattr(request.config.option, "loadgroup", False):
+        return  # not grouped by design: one process, or another distribution
+    marked = [
+        item
+        for item in request.session.items
+        if any(mark.args == ("serial",) for mark in item.iter_markers("xdist_group"))
+    ]
+    assert [item.nodeid for item in marked if not item.nodeid.endswith("@serial")] == []
