@@ -83,8 +83,9 @@ def run_in_transaction(bind: Any, work: Callable[[Any], T], *, timeout: float = 
         committing = False
         try:
             with begin() as session:
-                result = work(session)
+                # First, not last: it then never lengthens the time a series stays locked.
                 mark = _mark(_connection(session))
+                result = work(session)
                 committing = True
             if mark is not None:
                 _acknowledged(*mark)
@@ -136,8 +137,8 @@ async def run_in_transaction_async(
         committing = False
         try:
             async with begin() as session:
-                result = await work(session)
                 mark = await _mark_async(session)
+                result = await work(session)
                 committing = True
             if mark is not None:
                 await _acknowledged_async(*mark)

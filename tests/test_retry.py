@@ -221,7 +221,7 @@ def test_connection_lost_at_commit_is_found_out_then_run_again(engine: Engine) -
         with attempts.one() as attempt:
             value = take(connection)
             if attempt == 1:
-                kill(engine, own_id(connection))  # the next things sent: marker, COMMIT
+                kill(engine, own_id(connection))  # the next thing sent is the COMMIT
             return value
 
     assert run_in_transaction(engine, work, timeout=10) == 1
