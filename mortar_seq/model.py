@@ -120,8 +120,9 @@ def create_tables(bind: Engine | Connection) -> None:
     """Create the library's tables where they are missing.
 
     For tests and small applications; applications with Alembic use the shipped
-    migrations instead. Given a `Connection`, the DDL runs in its transaction and is
-    committed (or not) by the caller. With asyncio, run it through ``run_sync``:
+    migrations instead. Given a `~sqlalchemy.engine.Connection`, the DDL runs in its
+    transaction and is committed (or not) by the caller. With asyncio, run it through
+    ``run_sync``:
     ``async with engine.begin() as conn: await conn.run_sync(mortar_seq.create_tables)``.
     """
     _refuse_bind(bind)

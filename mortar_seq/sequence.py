@@ -26,8 +26,9 @@ def no_wait(nowait: bool) -> int | None:
 class Sequence:
     """A named sequence; ``seq.next(session)`` hands out its next value.
 
-    Every call runs in the caller's transaction (a `Session` or a `Connection`) and never
-    commits or rolls it back. A value is only safe if it is saved in that same transaction.
+    Every call runs in the caller's transaction (a `~sqlalchemy.orm.Session` or a
+    `~sqlalchemy.engine.Connection`) and never commits or rolls it back. A value is only
+    safe if it is saved in that same transaction.
     """
 
     definition: Definition
@@ -116,10 +117,11 @@ class Sequence:
     ) -> int:
         """Take the next value and insert a row of *table* numbered with it; return the number.
 
-        *table* is a `Table` or a mapped class, *values* the row's other columns, *column*
-        the one that receives the number. Runs in the caller's transaction, with the
-        sequence's guarantees (gapless for `TableSequence`: a rollback gives the number
-        back with the row). One statement on PostgreSQL, at most two elsewhere.
+        *table* is a `~sqlalchemy.schema.Table` or a mapped class, *values* the row's other
+        columns, *column* the one that receives the number. Runs in the caller's
+        transaction, with the sequence's guarantees (gapless for `TableSequence`: a rollback
+        gives the number back with the row). One statement on PostgreSQL, at most two
+        elsewhere.
 
         .. versionadded:: 0.1
         """
@@ -172,10 +174,10 @@ class Sequence:
     def at_commit(self, session: SessionLike, obj: object, attribute: str) -> None:
         """Number *obj*'s *attribute* just before *session* commits.
 
-        *obj* is an ORM object added to *session* (a `Session`). Its row is written without
-        the number (NULL: the column must accept it) and numbered as the session commits,
-        so the sequence is locked only for the commit; after COMMIT the object carries its
-        number. See `number_pending`.
+        *obj* is an ORM object added to *session* (a `~sqlalchemy.orm.Session`). Its row is
+        written without the number (NULL: the column must accept it) and numbered as the
+        session commits, so the sequence is locked only for the commit; after COMMIT the
+        object carries its number. See `number_pending`.
 
         .. versionadded:: 0.1
         """
@@ -190,8 +192,9 @@ class Sequence:
         """Insert a row of *table* now, with *column* NULL, numbered just before COMMIT;
         return the row's primary key.
 
-        As `insert`, but the sequence is locked only for the commit. A `Session` numbers
-        the row as it commits; on a `Connection`, call `number_pending` before committing.
+        As `insert`, but the sequence is locked only for the commit. A
+        `~sqlalchemy.orm.Session` numbers the row as it commits; on a
+        `~sqlalchemy.engine.Connection`, call `number_pending` before committing.
 
         .. versionadded:: 0.1
         """
@@ -221,11 +224,12 @@ class Sequence:
         """A column default that leaves the column NULL at flush and numbers the row just
         before COMMIT, so the sequence is locked only for the commit.
 
-        ``mapped_column(BigInteger, default=invoice.default_at_commit)``: a `Session`
-        numbers the rows as it commits (the object then carries its number); on a
-        `Connection`, call `number_pending` before committing. An INSERT of many rows
-        (executemany) is numbered where the database tells each row's key
-        (``insert().return_defaults()``, the ORM's flush), else refused. See `at_commit`.
+        ``mapped_column(BigInteger, default=invoice.default_at_commit)``: a
+        `~sqlalchemy.orm.Session` numbers the rows as it commits (the object then carries its
+        number); on a `~sqlalchemy.engine.Connection`, call `number_pending` before
+        committing. An INSERT of many rows (executemany) is numbered where the database tells
+        each row's key (``insert().return_defaults()``, the ORM's flush), else refused. See
+        `at_commit`.
 
         .. versionadded:: 0.1
         """

@@ -6,6 +6,7 @@ import configparser
 import pydoc
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import typing
@@ -20,11 +21,12 @@ from mortar_seq.cli import main
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def _sphinx(builder: str, output: Path) -> subprocess.CompletedProcess[str]:
-    # Apart, so that the examples start as a new process would.
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder]
+def _sphinx(builder: str, output: Path, source: Path = DOCS) -> subprocess.CompletedProcess[str]:
+    # Apart, so that the examples start as a new process would. Nitpicky (-n): every
+    # reference must resolve, to the package's objects, Python's or SQLAlchemy's.
+    command = [sys.executable, "-m", "sphinx", "-n", "-W", "--keep-going", "-q", "-b", builder]
     return subprocess.run(
-        [*command, str(DOCS), str(output)], capture_output=True, text=True, check=False
+        [*command, str(source), str(output)], capture_output=True, text=True, check=False
     )
 
 
@@ -33,6 +35,29 @@ def test_html_builds_without_warnings(tmp_path: Path) -> None:
     built = _sphinx("html", tmp_path)
     assert built.returncode == 0, built.stdout + built.stderr
     assert (tmp_path / "index.html").exists()
+    api = (tmp_path / "api.html").read_text()
+    # Python's and SQLAlchemy's names link to their documentation (intersphinx).
+    assert (
+        'href="https://docs.sqlalchemy.org/en/21/orm/session_api.html#sqlalchemy.orm.Session"'
+        in api
+    )
+    assert (
+        'href="https://docs.python.org/3/library/collections.abc.html#collections.abc.Iterator"'
+        in api
+    )
+
+
+@pytest.mark.slow
+def test_a_broken_reference_fails_the_build(tmp_path: Path) -> None:
+    source = tmp_path / "docs"
+    shutil.copytree(DOCS, source)
+    broken = ["mortar_seq.Sequence.no_such_verb", "Session", "sqlalchemy.orm.NoSuchClass"]
+    with (source / "api.rst").open("a") as page:
+        page.write("\nBroken on purpose: " + ", ".join(f"`{name}`" for name in broken) + ".\n")
+    built = _sphinx("dummy", tmp_path / "out", source)
+    assert built.returncode != 0
+    for name in broken:  # a bare name too: it is let through in one docstring only
+        assert f"reference target not found: {name}" in built.stderr, built.stderr
 
 
 @pytest.mark.slow

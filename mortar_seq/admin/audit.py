@@ -55,10 +55,10 @@ def audit(
     *step*, which may be negative. Where it should end is not known: compare `Audit.last`
     with the sequence's ``last()`` to see a missing tail.
 
-    One statement, in the caller's transaction (a `Session` or a `Connection`); nothing
-    is committed or rolled back. The database does the counting, with window functions
-    (SQLite 3.25+, PostgreSQL, MariaDB 10.2+), so Python's memory grows with what is
-    reported, not with the rows.
+    One statement, in the caller's transaction (a `~sqlalchemy.orm.Session` or a
+    `~sqlalchemy.engine.Connection`); nothing is committed or rolled back. The database does
+    the counting, with window functions (SQLite 3.25+, PostgreSQL, MariaDB 10.2+), so
+    Python's memory grows with what is reported, not with the rows.
 
     A column whose type is not an integer type raises `TypeError`; a stored value that is
     not an integer (SQLite keeps text in an INTEGER column) raises `AuditError` naming it.

@@ -25,12 +25,13 @@ class SequenceStrategy(Protocol):
     JSON, so that other processes rebuild it), with a class attribute *kind*: the short,
     unique name stored with each sequence.
 
-    Every verb takes the caller's session (a `Session` or a `Connection`) and the
-    sequence's `Definition` (``name``, ``start``, ``step``, ``reset``, and ``key``: a
-    template's rendering, ``""`` for a plain sequence). Verbs run in the caller's
-    transaction and never commit, roll back or begin it; a verb that must write apart
-    (DDL where it is not transactional, a reserved block) uses a connection of its own
-    from the session's engine, never a new engine. Database errors propagate unwrapped.
+    Every verb takes the caller's session (a `~sqlalchemy.orm.Session` or a
+    `~sqlalchemy.engine.Connection`) and the sequence's `Definition` (``name``, ``start``,
+    ``step``, ``reset``, and ``key``: a template's rendering, ``""`` for a plain sequence).
+    Verbs run in the caller's transaction and never commit, roll back or begin it; a verb
+    that must write apart (DDL where it is not transactional, a reserved block) uses a
+    connection of its own from the session's engine, never a new engine. Database errors
+    propagate unwrapped.
 
     Required verbs: `check`, `create`, `next`, `next_many`, `last`, `delete`.
 
@@ -62,8 +63,8 @@ class SequenceStrategy(Protocol):
       count at once instead of in chunks.
 
     .. versionchanged:: 0.1
-       Stable plug-in interface; `reached`, `restart`, `insert` and `insert_many` optional;
-       `check` is given the definition too.
+       Stable plug-in interface; ``reached``, ``restart``, ``insert`` and ``insert_many``
+       optional; `check` is given the definition too.
     """
 
     kind: ClassVar[str]  # stored with each sequence, so other processes find the strategy
