@@ -117,7 +117,15 @@ def test_installation_names_every_extra_and_what_it_brings(page: Path) -> None:
     section = section.split("\n## ")[0]  # the README's section ends at the next one
     assert "pip install mortar_seq\n" in section
     extras = _extras()
-    assert set(extras) == {"zope", "postgresql", "mariadb", "alembic", "asyncio", "bench"}
+    assert set(extras) == {
+        "zope",
+        "postgresql",
+        "mariadb",
+        "alembic",
+        "asyncio",
+        "completion",
+        "bench",
+    }
     for extra, projects in extras.items():
         assert f"pip install 'mortar_seq[{extra}]'" in section, extra
         for project in projects:

@@ -25,10 +25,10 @@ from ..sequence import Sequence
 from ..storage import counter_keys, load, stored_names
 from ..strategies import gapless, implementation, reaching
 from ..template import Template
-from .output import json_array, print_audit, print_json, print_listing, write_lines
+from .output import json_array, print_audit, print_json, print_listing, progress, write_lines
 
-# audit, importing and delete import what only they use when they run: every other verb
-# starts sooner (see benchmarks/cli_startup.py).
+# audit, importing, delete and the dry runs import what only they use when they run: every
+# other verb starts sooner (see benchmarks/cli_startup.py).
 
 # How many values a native, pooled or template ``next`` takes and commits at once: what
 # it holds in memory and how long it keeps a gapless counter locked are bounded by this.
@@ -67,7 +67,12 @@ def take(engine: Engine, args: argparse.Namespace) -> None:
         chunks: abc.Iterable[int] = [args.count]
     else:
         chunks = _chunks(args.count)
-    with json_array(args.json) as write:
+    # Where the values scroll by on the terminal, they show how far it is.
+    shown = not sys.stdout.isatty()
+    with (
+        progress(f"mortar-seq next {args.name}", args.count, shown=shown) as counted,
+        json_array(args.json, counted.add) as write,
+    ):
         for count in chunks:
             with engine.begin() as connection:
                 taken = batch(connection, count)
@@ -99,6 +104,13 @@ def listing(engine: Engine, args: argparse.Namespace) -> None:
 def delete(engine: Engine, args: argparse.Namespace) -> None:
     from ..one_call import delete_sequence
 
+    if args.dry_run:
+        from .dry_run import delete_plan
+
+        with engine.connect() as connection:  # read only, rolled back
+            plan = delete_plan(connection, args.name)
+        write_lines(plan)
+        return
     if not args.yes and sys.stdin.isatty():  # a person: ask, holding no transaction open
         with engine.begin() as connection:
             row = load(connection, check_name(args.name))
@@ -116,6 +128,14 @@ def delete(engine: Engine, args: argparse.Namespace) -> None:
 
 def restart(engine: Engine, args: argparse.Namespace) -> None:
     keywords = _keywords(args.keywords)
+    if args.dry_run:
+        from .dry_run import restart_plan
+
+        with engine.connect() as connection:  # read only, rolled back
+            template = _found(connection, args.name, args.keywords)
+            plan = restart_plan(connection, args.name, args.value, template, keywords)
+        write_lines(plan)
+        return
     with engine.begin() as connection:
         template = _found(connection, args.name, args.keywords)
         if template is None:
@@ -130,7 +150,10 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
     from ..admin.audit import audit
 
     schema, _, name = args.table.rpartition(".")
-    with engine.begin() as connection:
+    with (
+        progress(f"mortar-seq audit {args.table}.{args.column}"),
+        engine.begin() as connection,
+    ):
         try:
             table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=connection)
         except sa.exc.NoSuchTableError as exc:
@@ -165,7 +188,17 @@ def audit_column(engine: Engine, args: argparse.Namespace) -> None:
 def importing(engine: Engine, args: argparse.Namespace) -> None:
     from ..importing import import_django_sequences, import_invenio
 
-    with engine.begin() as connection:
+    if args.dry_run:
+        from .dry_run import import_plan
+
+        with (
+            progress(f"mortar-seq import {args.source} --dry-run"),
+            engine.connect() as connection,  # read only, rolled back
+        ):
+            plan = import_plan(connection, args.source, schema=args.schema, exclude=args.exclude)
+        write_lines(plan)
+        return
+    with progress(f"mortar-seq import {args.source}"), engine.begin() as connection:
         options = {"schema": args.schema, "exclude": args.exclude}
         if args.source == "django-sequences":
             moved: dict[str, object] = dict(import_django_sequences(connection, **options))

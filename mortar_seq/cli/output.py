@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -14,6 +17,13 @@ if TYPE_CHECKING:
 
 # Lines joined into one write: fast output without holding much at once.
 _LINES_PER_WRITE = 10_000
+# How often the progress line is drawn, the first time included: a command done sooner
+# shows none.
+PROGRESS_SECONDS = 0.5
+
+
+def _nothing(count: int) -> None:
+    pass
 
 
 def write_lines(values: Iterable[object]) -> None:
@@ -24,11 +34,21 @@ def write_lines(values: Iterable[object]) -> None:
 
 
 @contextmanager
-def json_array(as_json: bool) -> Iterator[Callable[[Iterable[object]], None]]:
+def json_array(
+    as_json: bool, written: Callable[[int], None] = _nothing
+) -> Iterator[Callable[[Iterable[object]], None]]:
     """Yield a writer of values: lines, or (*as_json*) one JSON array written as it goes,
-    so that millions of values are never held at once."""
+    so that millions of values are never held at once; *written* is told how many after
+    each block."""
     if not as_json:
-        yield write_lines
+
+        def lines(values: Iterable[object]) -> None:
+            remaining = iter(values)
+            while block := list(islice(remaining, _LINES_PER_WRITE)):
+                write_lines(block)
+                written(len(block))
+
+        yield lines
         return
     sys.stdout.write("[")
     first = True
@@ -39,9 +59,70 @@ def json_array(as_json: bool) -> Iterator[Callable[[Iterable[object]], None]]:
         while block := list(islice(remaining, _LINES_PER_WRITE)):
             sys.stdout.write(("" if first else ",\n") + ",\n".join(map(json.dumps, block)))
             first = False
+            written(len(block))
 
     yield write
     sys.stdout.write("]\n")
+
+
+class Progress:
+    """How far a long command is: *done* of *total* (None: unknown), counted by `add`."""
+
+    def __init__(self, what: str, total: int | None) -> None:
+        self.what, self.total, self.done = what, total, 0
+        self.started = time.monotonic()
+
+    def add(self, count: int) -> None:
+        self.done += count
+
+    def line(self) -> str:
+        seconds = f"{time.monotonic() - self.started:.0f} s"
+        if self.total is None:
+            return f"{self.what}: {seconds}"
+        return f"{self.what}: {self.done:,} of {self.total:,} ({seconds})"
+
+
+@contextmanager
+def progress(what: str, total: int | None = None, *, shown: bool = True) -> Iterator[Progress]:
+    """Yield a `Progress` drawn as one line on stderr, redrawn every half second and erased
+    at the end; only where stderr is a terminal (and *shown*): scripts see nothing.
+
+    Drawn by a thread of its own, so that a command waiting on one long statement (an
+    audit, a lock) shows it too.
+    """
+    counted = Progress(what, total)
+    if not (shown and sys.stderr.isatty()):
+        yield counted
+        return
+    stop = threading.Event()
+    drawn = 0  # the width of the line on the terminal
+
+    def draw() -> None:
+        nonlocal drawn
+        while not stop.wait(PROGRESS_SECONDS):
+            text = counted.line()[: _width() - 1]
+            sys.stderr.write("\r" + text.ljust(drawn))
+            sys.stderr.flush()
+            drawn = max(drawn, len(text))
+
+    drawer = threading.Thread(target=draw, name="mortar-seq progress", daemon=True)
+    drawer.start()
+    try:
+        yield counted
+    finally:
+        stop.set()
+        drawer.join()
+        if drawn:
+            sys.stderr.write("\r" + " " * drawn + "\r")
+            sys.stderr.flush()
+
+
+def _width() -> int:
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        columns = 0
+    return columns or 80  # a new pseudo-terminal says 0
 
 
 def print_json(value: object) -> None:

@@ -159,6 +159,12 @@ def _parser() -> argparse.ArgumentParser:
     deleted.add_argument(
         "--yes", action="store_true", help="do not ask (on a terminal, delete asks first)"
     )
+    deleted.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be deleted (the definition, its counters, a SEQUENCE); "
+        "delete nothing",
+    )
     deleted.set_defaults(run=_command("delete"))
 
     restarted = commands.add_parser(
@@ -168,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     restarted.add_argument("value", metavar="VALUE", type=int)
     restarted.add_argument(
         "keywords", metavar="KEY=VALUE", nargs="*", default=[], help="a template's keywords"
+    )
+    restarted.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the last value now and the next value it would set; change nothing",
     )
     restarted.set_defaults(run=_command("restart"))
 
@@ -207,6 +218,11 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out a django-sequences sequence, or an invenio counter by its "
         "template_instance (repeatable)",
     )
+    imported.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be carried over, a line per counter; write nothing",
+    )
     imported.set_defaults(run=_command("importing"))
     return parser
 
@@ -225,7 +241,12 @@ def _command(name: str) -> Callable[[Engine, argparse.Namespace], None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv*; return the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (argcomplete)
+        from .completion import complete
+
+        return complete(parser)
+    args = parser.parse_args(argv)
     try:
         _run(args)
         sys.stdout.flush()  # a closed pipe is told here, not at exit
