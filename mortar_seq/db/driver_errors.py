@@ -122,6 +122,8 @@ _TRANSIENT_MESSAGES = (
     "the database system is shutting down",
     "the database system is starting up",
     "the database system is not yet accepting connections",
+    # A standby with hot_standby = off, until it is promoted (PostgreSQL 15; asyncpg: 57P03).
+    "the database system is not accepting connections",
     "the database system is in recovery mode",
     "connection refused",
     "session is read-only",  # no writable host yet (target_session_attrs=read-write)
