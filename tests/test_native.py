@@ -31,11 +31,12 @@ from mortar_seq import (
     register_template,
 )
 from mortar_seq import registry as registry_module
-from mortar_seq.db.dialects import CurrentValue, NextValues
+from mortar_seq.db.dialects import CurrentValue, NextValues, caches_per_connection
 from mortar_seq.definition import INT64_MAX, INT64_MIN, Definition, define
 from mortar_seq.model import StoredSequence
 from mortar_seq.strategies import native, native_name
 
+from .conftest import Caller
 from .databases import Database
 from .tables import canary
 
@@ -83,13 +84,38 @@ def test_next_many_sql_is_one_statement(dialect: Dialect, expected: str) -> None
 @pytest.mark.parametrize(
     ("dialect", "expected"),
     [
-        (postgresql.dialect(), "SELECT CASE WHEN is_called THEN last_value END FROM {name}"),
-        (MARIADB, "next_not_cached_value - increment END FROM {name}"),
-        (oracle.dialect(), "FROM user_sequences WHERE sequence_name = :param_1"),
+        (
+            # Not called, last_value is the next value: the one before it, or none at start.
+            postgresql.dialect(),
+            "SELECT CASE WHEN state.is_called THEN state.last_value "
+            "WHEN state.last_value <> pg_sequence.seqstart "
+            "THEN state.last_value - pg_sequence.seqincrement END "
+            "FROM {name} AS state JOIN pg_catalog.pg_sequence "
+            "ON pg_sequence.seqrelid = state.tableoid",
+        ),
+        (
+            MARIADB,
+            "SELECT CASE WHEN next_not_cached_value <> start_value OR cycle_count > 0 "
+            "THEN next_not_cached_value - increment END FROM {name}",
+        ),
+        (
+            # No server here: LAST_NUMBER is the next value not cached, the start when fresh
+            # (the library's sequences start at their MINVALUE, or MAXVALUE going down).
+            oracle.dialect(),
+            "SELECT CASE WHEN last_number <> CASE WHEN increment_by > 0 THEN min_value "
+            "ELSE max_value END THEN last_number - increment_by END "
+            "FROM user_sequences WHERE sequence_name = :param_1",
+        ),
     ],
 )
 def test_current_value_sql(dialect: Dialect, expected: str) -> None:
-    assert expected.format(name=native_name("invoice")) in _sql(CurrentValue(_sequence()), dialect)
+    assert _sql(CurrentValue(_sequence()), dialect) == expected.format(name=native_name("invoice"))
+
+
+def test_current_value_looks_up_the_name_oracle_stores() -> None:
+    # CREATE SEQUENCE with an unquoted name stores it in upper case in USER_SEQUENCES.
+    compiled = CurrentValue(_sequence()).compile(dialect=oracle.dialect())
+    assert compiled.params == {"param_1": native_name("invoice").upper()}
 
 
 @pytest.mark.parametrize(
@@ -188,6 +214,85 @@ def test_last_counts_cached_values(native_engine: Engine) -> None:
         last = seq.last(connection)
         assert last is not None
         assert 3 <= last <= 20
+
+
+# Settings, and a value to restart at that lies beyond the values a cache of 3 reserves.
+RESTARTS = [
+    pytest.param({}, 100, id="up"),
+    pytest.param({"start": 100, "step": 10}, 1000, id="up-by-10"),
+    pytest.param({"start": -1, "step": -2}, -101, id="down-by-2"),
+    pytest.param({"start": 0, "reset": 60}, 30, id="resetting"),
+    pytest.param({"start": 10, "step": -5, "reset": -40}, -20, id="resetting-down"),
+]
+
+
+@WITH_SEQUENCES
+@pytest.mark.parametrize("cache", [1, 3])
+@pytest.mark.parametrize(("settings", "value"), RESTARTS)
+def test_last_after_a_restart_agrees_with_table_sequence(
+    caller: Caller, settings: dict[str, int], value: int, cache: int
+) -> None:
+    # ALTER SEQUENCE ... RESTART WITH leaves a PostgreSQL sequence not called, as a fresh
+    # one is: last() used to answer None there, as if nothing had been handed out.
+    with caller.block() as session:
+        native_seq = register_sequence("native", session, NativeSequence(cache=cache), **settings)
+        table_seq = register_sequence("table", session, TableSequence, **settings)
+        assert native_seq.last(session) is None
+        assert table_seq.last(session) is None
+    with caller.block() as session:
+        for seq in (native_seq, table_seq):
+            assert len({seq.next(session) for _ in range(5)}) == 5
+            seq.restart(session, value)
+        before = value - settings.get("step", 1)
+        assert (native_seq.last(session), table_seq.last(session)) == (before, before)
+    with caller.block() as session:
+        assert native_seq.next(session) == table_seq.next(session) == value
+        assert table_seq.last(session) == value
+        # The values this connection's cache reserved count as reached.
+        reserved = [value + settings.get("step", 1) * index for index in range(cache)]
+        assert native_seq.last(session) in reserved
+
+
+@WITH_SEQUENCES
+@pytest.mark.parametrize(("settings", "value"), RESTARTS)
+def test_back_to_start_nothing_is_handed_out(
+    native_engine: Engine, settings: dict[str, int], value: int
+) -> None:
+    # As TableSequence stores it: restarted at start, the value before it is none.
+    with native_engine.begin() as connection:
+        native_seq = register_sequence("native", connection, NativeSequence(cache=1), **settings)
+        table_seq = register_sequence("table", connection, TableSequence, **settings)
+        for seq in (native_seq, table_seq):
+            seq.next_many(connection, 5)
+            seq.restart(connection, value)
+    start = settings.get("start", 1)
+    with native_engine.begin() as connection:  # MariaDB moves back apart, unused here
+        for seq in (native_seq, table_seq):
+            seq.restart(connection, start)
+            assert seq.last(connection) is None
+    with native_engine.begin() as connection:
+        assert native_seq.next(connection) == table_seq.next(connection) == start
+
+
+@WITH_SEQUENCES
+def test_a_restart_never_hides_what_cached_values_reached(native_engine: Engine) -> None:
+    with native_engine.begin() as connection:
+        seq = register_sequence("cached", connection, NativeSequence(cache=20))
+        assert [seq.next(connection) for _ in range(5)] == [1, 2, 3, 4, 5]
+        seq.restart(connection, 100)
+        assert seq.last(connection) == 99
+    with native_engine.begin() as connection:  # MariaDB moves back apart, unused here
+        if caches_per_connection(connection.dialect):
+            # PostgreSQL: a cached sequence only moves forward, beyond the value before the
+            # restart (back at 3 it would hand out 3, 4 and 5 again).
+            with pytest.raises(SequenceConfigError, match="only move forward, beyond 99"):
+                seq.restart(connection, 3)
+            seq.restart(connection, 100)  # where it stands: no move back
+            assert seq.next(connection) == 100
+        else:
+            # One cache per sequence (MariaDB), which the ALTER SEQUENCE empties.
+            seq.restart(connection, 3)
+            assert seq.next(connection) == 3
 
 
 @WITH_SEQUENCES

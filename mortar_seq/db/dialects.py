@@ -155,7 +155,11 @@ def _next_values_oracle(element: NextValues, compiler: SQLCompiler, **kw: Any) -
 
 
 class CurrentValue(Executable, ClauseElement):
-    """SELECT the last value a SEQUENCE handed out to anyone, caches included; NULL before any."""
+    """SELECT the last value a SEQUENCE handed out to anyone, caches included; NULL before any.
+
+    After a restart, the value before the one it set (as `TableSequence` stores it): NULL
+    for a restart at the start, which the databases cannot tell from a sequence never used.
+    """
 
     inherit_cache = False
     _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
@@ -168,14 +172,28 @@ class CurrentValue(Executable, ClauseElement):
 
 @compiles(CurrentValue, "postgresql")
 def _current_value_postgresql(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
+    # Not called, last_value is the next value to hand out: a fresh sequence's start, or
+    # what ALTER SEQUENCE ... RESTART WITH set. The value before it is last_value - step,
+    # except at the start, where nothing comes before: a restart there cannot be told from
+    # a fresh sequence, and answers NULL as TableSequence does (its restart at start stores
+    # NULL). Start and step come from the catalog (readable by all), not from the element:
+    # the statement is cached by the sequence's name alone.
     name = compiler.preparer.format_sequence(element.sequence)
-    return f"SELECT CASE WHEN is_called THEN last_value END FROM {name}"
+    before = "state.last_value - pg_sequence.seqincrement"
+    return (
+        "SELECT CASE WHEN state.is_called THEN state.last_value "
+        f"WHEN state.last_value <> pg_sequence.seqstart THEN {before} END "
+        f"FROM {name} AS state JOIN pg_catalog.pg_sequence "
+        "ON pg_sequence.seqrelid = state.tableoid"
+    )
 
 
 @compiles(CurrentValue, "mysql")
 @compiles(CurrentValue, "mariadb")
 def _current_value_mariadb(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
     # A MariaDB sequence is a one-row table; values up to next_not_cached_value are taken.
+    # ALTER SEQUENCE ... RESTART WITH and SETVAL set next_not_cached_value (RESTART zeroes
+    # cycle_count), so a restart at the start reads as unused there too.
     name = compiler.preparer.format_sequence(element.sequence)
     taken = "next_not_cached_value <> start_value OR cycle_count > 0"
     return f"SELECT CASE WHEN {taken} THEN next_not_cached_value - increment END FROM {name}"
@@ -183,8 +201,17 @@ def _current_value_mariadb(element: CurrentValue, compiler: SQLCompiler, **kw: A
 
 @compiles(CurrentValue, "oracle")
 def _current_value_oracle(element: CurrentValue, compiler: SQLCompiler, **kw: Any) -> str:
-    name = compiler.process(sa.literal(element.sequence.name), **kw)
-    return f"SELECT last_number - increment_by FROM user_sequences WHERE sequence_name = {name}"
+    # LAST_NUMBER is the next value not cached: the start when fresh, the value a RESTART
+    # START WITH set. USER_SEQUENCES shows no START WITH, but mortar_seq creates every
+    # sequence starting at its MINVALUE (MAXVALUE going down): see native._database_sequence.
+    # The catalog holds an unquoted name in upper case: denormalize_name says how it is stored.
+    stored = compiler.dialect.denormalize_name(element.sequence.name)
+    name = compiler.process(sa.literal(stored), **kw)
+    start = "CASE WHEN increment_by > 0 THEN min_value ELSE max_value END"
+    return (
+        f"SELECT CASE WHEN last_number <> {start} THEN last_number - increment_by END "
+        f"FROM user_sequences WHERE sequence_name = {name}"
+    )
 
 
 class BoundedInsert(Insert):

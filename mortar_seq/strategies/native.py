@@ -134,7 +134,8 @@ class NativeSequence:
 
     def last(self, session: SessionLike, definition: Definition) -> int | None:
         """The database's current value: the last value taken or reserved by any connection's
-        cache (exact with ``cache=1``); None before the first."""
+        cache (exact with ``cache=1``); None before the first. After a restart, the value
+        before the one it set, as `TableSequence` answers (None for a restart at start)."""
         value = session.execute(CurrentValue(self.sequence(definition))).scalar_one_or_none()
         return None if value is None else int(value)
 
@@ -151,6 +152,9 @@ class NativeSequence:
         sequence = self.sequence(definition)
         if caches_per_connection(dialect_of(session)) and (sequence.cache or 1) > 1:
             # Values other connections cached stay theirs (PostgreSQL): only forward is safe.
+            # After a restart, reached() is the value before it, so the refusal holds across
+            # restarts; back at start it reads as fresh (None), which only a sequence that had
+            # reached nothing can get to, since any other is refused here.
             refuse_behind(
                 definition,
                 value,
