@@ -43,8 +43,9 @@ from .private_cluster import private_cluster, server_binaries
 from .servers import require, wait_until
 from .tables import committed, issued, test_metadata
 
-# xdist_group: under pytest-xdist one worker runs these, and the faults tests, one at a time.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("serial")]
+# xdist_group: under pytest-xdist one worker runs the private servers' tests, one at a time
+# (beside the "serial" group on the other: they share CPU, not the shared servers' locks).
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 SPAWN = multiprocessing.get_context("spawn")
 Report = tuple[int, list[tuple[str, int]], int, int, str | None]

@@ -53,7 +53,7 @@ from .servers import free_port, require, wait_until
 
 # xdist_group: under pytest-xdist one worker runs these, and the other private servers' tests,
 # one at a time.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("serial")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 SEQUENCE = "invoice"
 RIDE_OUT_SECONDS = 30

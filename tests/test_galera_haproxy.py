@@ -34,7 +34,7 @@ from .haproxy import Backend, haproxy
 from .orchestrated_workers import INVOICE, Report, check, committed_rows, invoices
 from .servers import wait_until
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("serial")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 4

@@ -32,7 +32,7 @@ from .servers import wait_until
 
 # xdist_group: under pytest-xdist one worker runs these, and the other private servers' tests,
 # one at a time.
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("serial")]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 4
