@@ -12,12 +12,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.util.concurrency import await_only, in_greenlet
+from sqlalchemy.util.concurrency import await_only, greenlet_spawn, in_greenlet
 
 Reserve = Callable[[int], Sequence[int]]  # reserve(n): at least n new values, in order
+T = TypeVar("T")
 
 
 class Pool:
@@ -128,6 +130,35 @@ class _Refill:
         for waker in self.wakers:
             with suppress(RuntimeError):  # that loop is closed: nobody waits there any more
                 waker()
+
+
+def to_completion(work: Callable[[], T]) -> T:
+    """Return ``work()``; on an event loop, let it finish even if the calling task is
+    cancelled meanwhile, and raise the cancellation once it has.
+
+    For the library's own short transactions: SQLAlchemy invalidates a connection whose
+    statement a cancellation cut short, and aiosqlite then closes it with that statement
+    unfinished, which SQLite keeps open, its locks with it, until the statement is garbage
+    collected: meanwhile every commit on the database waits out its busy timeout and fails.
+    """
+    if not _in_greenlet():
+        return work()
+    return await_only(_completed(work))
+
+
+async def _completed(work: Callable[[], T]) -> T:
+    task = asyncio.create_task(greenlet_spawn(work))  # a task of its own: cancelled apart
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait((task,))  # returns when it is done, whatever its outcome
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is None:
+        return task.result()
+    if not task.cancelled():
+        task.exception()  # read, so that asyncio does not report it: the cancellation wins
+    raise cancelled
 
 
 def _in_greenlet() -> bool:

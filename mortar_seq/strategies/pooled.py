@@ -15,7 +15,7 @@ from ..definition import Definition
 from ..errors import SequenceConfigError, SequenceLocked, UnknownSequence
 from ..model import Counter
 from ..storage import briefly, create_missing, deleted_here
-from .block_pool import Pool, drop, pool_for
+from .block_pool import Pool, drop, pool_for, to_completion
 from .table import (
     TableSequence,
     _contiguous,
@@ -117,7 +117,8 @@ class PooledSequence:
 
         try:
             # Run again after a write conflict (Galera nodes reserving at once): rolled back.
-            return retrying(reserve)
+            # To its end if the caller's task is cancelled meanwhile: see to_completion.
+            return to_completion(lambda: retrying(reserve))
         except SequenceLocked:
             # Its row is locked longer than a reservation takes: perhaps by the caller's own
             # transaction, which created it there. Wait for it there, as any caller would.
