@@ -136,13 +136,17 @@ def number_pending(session: SessionLike) -> dict[str, list[int | str]]:
     .. versionadded:: 0.1
     """
     check_session(session)
-    owner = owner_of_session(session)
+    return _number_pending(owner_of_session(session))
+
+
+def _number_pending(owner: Session | Connection) -> dict[str, list[int | str]]:
     pending = current(owner)
     if pending is not None and pending.failed:
         raise SequenceConfigError(_FAILED)
     if isinstance(owner, Session):
         owner.flush()  # inserts new objects (their keys, rows a column default registers)
-        pending = current(owner)
+        if pending is None:  # else the same, perhaps with more rows
+            pending = current(owner)
     if pending is None or not pending.rows:
         return {}
     try:
@@ -250,28 +254,40 @@ def _pending_of(owner: Session | Connection) -> Pending:
 
 
 def _insert(owner: Session | Connection, into: Target, row: dict[str, Any]) -> tuple[Any, ...]:
-    primary_key = list(into.table.primary_key.columns)
-    if not primary_key:
-        raise TypeError(f"{into.table.name!r} has no primary key to find the row by at commit")
-    statement = sa.insert(into.table).values(**{into.column: None}, **row)
-    if observed(owner) and len(primary_key) == 1:
+    plain, returning = _inserts(into)
+    parameters = {**row, into.column: None}
+    if returning is not None and observed(owner):
         # ORM-enabled, so that zope.sqlalchemy sees the transaction write.
-        statement = seen(statement.returning(primary_key[0].label("value")))
-        return (into.execute(owner, statement, {}).scalar_one(),)
-    inserted = into.execute(owner, statement, {}).inserted_primary_key
+        return (into.execute(owner, returning, parameters).scalar_one(),)
+    inserted = into.execute(owner, plain, parameters).inserted_primary_key
     if inserted is None or any(value is None for value in inserted):
         raise TypeError(f"{into.table.name!r} returned no primary key for the row inserted")
     return tuple(inserted)
 
 
+@lru_cache(maxsize=512)
+def _inserts(into: Target) -> tuple[Any, Any]:
+    """The INSERT of a row to be numbered at commit (the row and its NULL as parameters),
+    and its ORM-enabled form returning the key (None for a key of several columns): built
+    once per table, so that SQLAlchemy finds its compiled form without a new cache key."""
+    primary_key = list(into.table.primary_key.columns)
+    if not primary_key:
+        raise TypeError(f"{into.table.name!r} has no primary key to find the row by at commit")
+    plain = sa.insert(into.table)
+    if len(primary_key) != 1:
+        return plain, None
+    return plain, seen(plain.returning(primary_key[0].label("value")))
+
+
 def _listen(owner: Session | Connection) -> None:
     """Hook the transaction's end and its savepoints, once per Session or Connection."""
     if isinstance(owner, Session):
+        if not _following_sessions:
+            _follow_sessions()
+        # The commit on the Session itself, after the hooks it already has (as a listener
+        # on every Session would not be): each listener added costs ~50 Python calls.
         if not event.contains(owner, "before_commit", _before_commit):
             event.listen(owner, "before_commit", _before_commit)
-            event.listen(owner, "after_transaction_create", _session_savepoint)
-            event.listen(owner, "after_soft_rollback", _session_rollback)
-            event.listen(owner, "after_transaction_end", _session_end)
     elif not event.contains(owner, "commit", _connection_commit):
         event.listen(owner, "commit", _connection_commit)
         event.listen(owner, "rollback", forget)
@@ -280,9 +296,25 @@ def _listen(owner: Session | Connection) -> None:
         event.listen(owner, "rollback_savepoint", connection_rollback_savepoint)
 
 
+_following_sessions = False  # every Session's savepoints and ends, once at_commit is used
+
+
+def _follow_sessions() -> None:
+    """Follow every Session's savepoints and transaction ends, once: cheap where nothing is
+    registered, where hooking each Session again would cost every transaction that numbers
+    at commit on a new Session ~150 Python calls."""
+    global _following_sessions
+    with lock:
+        if not _following_sessions:
+            event.listen(Session, "after_transaction_create", _session_savepoint)
+            event.listen(Session, "after_soft_rollback", _session_rollback)
+            event.listen(Session, "after_transaction_end", _session_end)
+            _following_sessions = True
+
+
 def _before_commit(session: Session) -> None:
     if not session.in_nested_transaction():  # a savepoint's release fires it too
-        number_pending(session)
+        _number_pending(session)
 
 
 def _listen_for_defaults() -> None:
@@ -305,7 +337,7 @@ def _flush_before_commit(session: Session) -> None:
         with lock:
             registered = session in pending_rows
         if registered:
-            number_pending(session)
+            _number_pending(session)
 
 
 def _session_began(session: Session, transaction: Any, connection: Connection) -> None:
@@ -349,7 +381,8 @@ def _after_execute(connection: Connection, *args: Any) -> None:
 
 
 def _session_savepoint(session: Session, transaction: Any) -> None:
-    mark(session, transaction)
+    if transaction.nested:
+        mark(session, transaction)
 
 
 def _session_rollback(session: Session, previous: Any) -> None:
@@ -358,7 +391,8 @@ def _session_rollback(session: Session, previous: Any) -> None:
 
 
 def _session_end(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
+    # Every Session's (see _follow_sessions): the lock only where something is registered.
+    if transaction.parent is None and session in pending_rows:
         forget(session)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import collections.abc as abc
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,6 +16,7 @@ from ..strategies.targets import Target
 from .pending import Labelled, Row, Series
 
 _ROWS_PER_UPDATE = 2000  # a CASE of bound parameters: SQLite allows 32766 per statement
+_UPDATES_KEPT = 64  # per table and number of rows: the commonest, one row, among them
 
 
 def key_of(obj: object, into: Target) -> tuple[Any, ...] | None:
@@ -33,7 +35,7 @@ def number_series(
     row's number (None for a row found deleted)."""
     series = listed[0][0].series
     rows = [(row.into, key) for row, key in listed]
-    labelled = series if isinstance(series, Labelled) else None
+    labelled = _labelled(series)
     if labelled is None:
         return _take_and_write(owner, series, rows, None)
     labelled.prepare(owner, again=False)
@@ -43,6 +45,19 @@ def number_series(
         # Its counter went away with a rolled-back transaction that created it.
         labelled.prepare(owner, again=True)
         return _take_and_write(owner, series, rows, labelled)
+
+
+# Whether a kind of series is a template's counter, by its class: isinstance() of a runtime
+# Protocol looks up each of its members, ~90 Python calls for a Sequence (which is not).
+_LABELLED: dict[type, bool] = {}
+
+
+def _labelled(series: Series) -> Labelled | None:
+    kind = type(series)
+    found = _LABELLED.get(kind)
+    if found is None:
+        found = _LABELLED[kind] = isinstance(series, Labelled)
+    return cast(Labelled, series) if found else None
 
 
 def _take_and_write(
@@ -87,27 +102,44 @@ def _write(
         for start in range(0, len(numbered), _ROWS_PER_UPDATE):
             chunk = numbered[start : start + _ROWS_PER_UPDATE]
             into = chunk[0][0]
-            statement = _numbering_update(into, [(key, number) for _, key, number in chunk])
-            written += into.execute(owner, statement, {}).rowcount
+            texts = isinstance(chunk[0][2], str)
+            statement = _numbering_update(into, len(chunk), texts)
+            parameters: dict[str, Any] = {}
+            for i, (_, key, number) in enumerate(chunk):
+                parameters[f"mortar_number_{i}"] = number
+                for j, value in enumerate(key):
+                    parameters[f"mortar_key_{i}_{j}"] = value
+            written += into.execute(owner, statement, parameters).rowcount
     return written
 
 
-def _numbering_update(into: Target, numbered: list[tuple[tuple[Any, ...], int | str]]) -> Any:
-    """``UPDATE t SET column = CASE pk WHEN .. THEN .. END WHERE pk IN (..)``."""
+@lru_cache(maxsize=_UPDATES_KEPT)
+def _numbering_update(into: Target, count: int, texts: bool) -> Any:
+    """``UPDATE t SET column = CASE pk WHEN .. THEN .. END WHERE pk IN (..)`` for *count*
+    rows, bound as ``mortar_key_{row}_{column}`` and ``mortar_number_{row}`` (identifiers
+    where *texts*): built once per table and number of rows."""
     table = into.table
     primary_key = list(table.primary_key.columns)
-    keys = [key for key, _ in numbered]
+    # The numbers as they are, with no conversion of the column's type (as literals were).
+    number_type = sa.String() if texts else sa.BigInteger()
+    numbers = [sa.bindparam(f"mortar_number_{i}", type_=number_type) for i in range(count)]
+    keys = [
+        [sa.bindparam(f"mortar_key_{i}_{j}", type_=c.type) for j, c in enumerate(primary_key)]
+        for i in range(count)
+    ]
     if len(primary_key) == 1:
         only = primary_key[0]
-        number = sa.case({key[0]: value for key, value in numbered}, value=only)
+        number = sa.case(
+            {key[0]: value for key, value in zip(keys, numbers, strict=True)}, value=only
+        )
         where = only.in_([key[0] for key in keys])
     else:
         whens = [
-            (sa.and_(*[c == v for c, v in zip(primary_key, key, strict=True)]), value)
-            for key, value in numbered
+            (sa.and_(*[c == k for c, k in zip(primary_key, key, strict=True)]), value)
+            for key, value in zip(keys, numbers, strict=True)
         ]
         number = sa.case(*whens)
-        where = sa.tuple_(*primary_key).in_(keys)
+        where = sa.tuple_(*primary_key).in_([sa.tuple_(*key) for key in keys])
     return sa.update(table).where(where).values({into.column: number})
 
 

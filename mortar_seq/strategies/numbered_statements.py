@@ -77,6 +77,7 @@ def row_parameters(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]
     return {f"mortar_row_{i}": row[key] for i, key in enumerate(keys)}
 
 
+@lru_cache(maxsize=_STATEMENTS_KEPT)
 def insert_many_numbered_by(
     bump: Any,
     into: Target,
@@ -152,10 +153,12 @@ def _array_of(type_: TypeEngine[Any]) -> ARRAY[Any]:
     return ARRAY(type_, dimensions=1)
 
 
+@lru_cache(maxsize=_STATEMENTS_KEPT)  # per counter shape, tables and numbering
 def number_rows_by(
     bump: Any,
     targets: tuple[Target, ...],
     number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
+    one: bool = False,
 ) -> Any:
     """Write numbers from *bump* into rows already inserted, in one statement; return the
     counter's new value and how many rows were written.
@@ -166,34 +169,23 @@ def number_rows_by(
     count(*) FROM numbered_0) FROM taken``: one UPDATE per table of
     *targets*, the rows of each passed as one array per primary-key column, *back*
     counting the rows after each one (`numbered_rows_parameters`). No counter row moved:
-    nothing updated, nothing returned.
+    nothing updated, nothing returned. With *one* (a single row), its key is bound as it is
+    (``SELECT :k0, ..., number(value, 0) AS number FROM taken``): no arrays to pass.
     """
     taken = bump.cte("mortar_taken")
     written: list[Any] = []
     for i, into in enumerate(targets):
         table = into.table
         primary_key = list(table.primary_key.columns)
-        columns = [
-            sa.column("mortar_back", sa.BigInteger),
-            *[sa.column(f"mortar_k{j}", column.type) for j, column in enumerate(primary_key)],
-        ]
-        arrays = [
-            sa.cast(
-                sa.bindparam(f"mortar_{i}_{column.name}", type_=_array_of(column.type)),
-                _array_of(column.type),
-            )
-            for column in columns
-        ]
-        listed = sa.func.unnest(*arrays).table_valued(*columns, name=f"mortar_rows_{i}")
-        rows = listed.render_derived()
-        source = (
-            sa.select(
-                *list(rows.c)[1:],
-                number(taken.c.value, rows.c.mortar_back).label("mortar_number"),
-            )
-            .select_from(rows.join(taken, sa.true()))
-            .subquery(f"mortar_source_{i}")
-        )
+        if one:
+            keys = [
+                sa.bindparam(f"mortar_{i}_mortar_k{j}", type_=column.type).label(f"mortar_k{j}")
+                for j, column in enumerate(primary_key)
+            ]
+            alone = number(taken.c.value, sa.literal(0, sa.BigInteger))
+            source = sa.select(*keys, alone.label("mortar_number")).subquery(f"mortar_source_{i}")
+        else:
+            source = _source(i, primary_key, taken, number)
         update = (
             sa.update(table)
             .where(*[column == source.c[f"mortar_k{j}"] for j, column in enumerate(primary_key)])
@@ -205,11 +197,43 @@ def number_rows_by(
     return sa.select(taken.c.value, sum(written[1:], written[0]))
 
 
+def _source(
+    i: int,
+    primary_key: list[sa.Column[Any]],
+    taken: Any,
+    number: abc.Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]],
+) -> Any:
+    """The rows of the *i*-th table with their numbers, from arrays."""
+    columns = [
+        sa.column("mortar_back", sa.BigInteger),
+        *[sa.column(f"mortar_k{j}", column.type) for j, column in enumerate(primary_key)],
+    ]
+    arrays = [
+        sa.cast(
+            sa.bindparam(f"mortar_{i}_{column.name}", type_=_array_of(column.type)),
+            _array_of(column.type),
+        )
+        for column in columns
+    ]
+    listed = sa.func.unnest(*arrays).table_valued(*columns, name=f"mortar_rows_{i}")
+    rows = listed.render_derived()
+    return (
+        sa.select(
+            *list(rows.c)[1:],
+            number(taken.c.value, rows.c.mortar_back).label("mortar_number"),
+        )
+        .select_from(rows.join(taken, sa.true()))
+        .subquery(f"mortar_source_{i}")
+    )
+
+
 def numbered_rows_parameters(
     targets: tuple[Target, ...], rows: list[tuple[Target, tuple[Any, ...]]]
 ) -> dict[str, Any]:
     """The parameters of `number_rows_by` for *rows* (a target of *targets* and a primary
     key each), numbered in list order."""
+    if len(rows) == 1:  # its *one* form
+        return {f"mortar_0_mortar_k{j}": value for j, value in enumerate(rows[0][1])}
     parameters: dict[str, Any] = {}
     for i, into in enumerate(targets):
         width = len(into.table.primary_key.columns)

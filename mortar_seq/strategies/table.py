@@ -34,6 +34,8 @@ from .numbered_statements import (
 )
 from .targets import Target, observed
 
+_STATEMENTS_KEPT = 512  # numbering statements, per counter shape, tables and settings
+
 
 @dataclass(frozen=True)
 class TableSequence:
@@ -164,21 +166,21 @@ class TableSequence:
         to the counters' database and its primary key can be passed as arrays; else None,
         and the caller takes `next_many`, then writes.
         """
-        targets = tuple(dict.fromkeys(into for into, _ in rows))
         if not modifies_in_cte(dialect_of(session)):
             return None
+        targets = tuple(dict.fromkeys(into for into, _ in rows)) if rows[1:] else (rows[0][0],)
         for into in targets:
-            keys = tuple(column.key for column in into.table.primary_key.columns)
-            if not (into.with_counters(session) and travel_as_arrays(into, keys)):
+            if not (into.with_counters(session) and _keys_travel_as_arrays(into)):
                 return None
         count = len(rows)
         plan = advance(definition, count)
         bump = _bump(_shape(plan, definition.step), "returning", False)
         number = _numbering(definition)
         if render is not None:
-            statement = number_rows_by(bump, targets, lambda last, back: render(number(last, back)))
-        else:
-            statement = number_rows_by(bump, targets, number)
+            number = _rendered(render, number)
+        # Built once per shape (cached, as the functions it is given): the same statement
+        # object each commit, whose cache key SQLAlchemy computes once.
+        statement = number_rows_by(bump, targets, number, count == 1)
         parameters = {**_parameters(definition, plan), **numbered_rows_parameters(targets, rows)}
         taken = targets[0].execute(session, statement, parameters).one_or_none()
         if taken is None:
@@ -349,15 +351,23 @@ def _which(definition: Definition) -> dict[str, Any]:
     return {"mortar_name": definition.name, "mortar_key": definition.key}
 
 
-def _numbering(
-    definition: Definition,
-) -> Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]]:
+_Numbering = Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[Any]]
+
+
+def _numbering(definition: Definition) -> _Numbering:
     """The SQL that numbers a row from the counter's new value (*last*) and the number of
-    rows after it (*back*), as `handed_out` does in Python."""
-    start, step = _literal(definition.start), _literal(definition.step)
-    if definition.reset is None:
+    rows after it (*back*), as `handed_out` does in Python: the same function for the same
+    settings, so that the statements built from it are cached."""
+    length = None if definition.reset is None else cycle_length(definition)
+    return _numbering_by(definition.start, definition.step, length)
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _numbering_by(start_value: int, step_value: int, length_value: int | None) -> _Numbering:
+    start, step = _literal(start_value), _literal(step_value)
+    if length_value is None:
         return lambda last, back: last - back * step
-    length = _literal(cycle_length(definition))
+    length = _literal(length_value)
 
     def number(last: ColumnElement[Any], back: ColumnElement[Any]) -> ColumnElement[Any]:
         position = (last - start) // step - back
@@ -365,6 +375,20 @@ def _numbering(
         return start + step * sa.case((wrapped < 0, wrapped + length), else_=wrapped)
 
     return number
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _rendered(
+    render: Callable[[ColumnElement[Any]], ColumnElement[Any]], number: _Numbering
+) -> _Numbering:
+    """*number*, written as *render* says (a template's identifier)."""
+    return lambda last, back: render(number(last, back))
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _keys_travel_as_arrays(into: Target) -> bool:
+    keys = tuple(column.key for column in into.table.primary_key.columns)
+    return travel_as_arrays(into, keys)
 
 
 def _literal(value: int) -> ColumnElement[int]:
