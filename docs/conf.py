@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 # The recipes are imported by the examples, as a reader would copy them.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "recipes"))
@@ -50,22 +49,3 @@ import mortar_seq.registry
 mortar_seq.registry.registry = mortar_seq.registry.Registry()
 folder = tempfile.mkdtemp()
 """
-
-
-# Bare names in a docstring that is being edited elsewhere (number_pending's, in
-# mortar_seq/numbering/at_commit.py), each let through in that one docstring only: remove
-# an entry once the docstring names its target in full (`~sqlalchemy.orm.Session`,
-# `~sqlalchemy.engine.Connection`). The same bare name anywhere else still fails the build.
-_not_yet_fixed = {
-    ("mortar_seq.numbering.at_commit.number_pending", "Session"),
-    ("mortar_seq.numbering.at_commit.number_pending", "Connection"),
-}
-
-
-def _let_through(app: object, domain: object, node: Any) -> bool | None:
-    where = str(node.source or "").rpartition("docstring of ")[2]
-    return (where, node.get("reftarget")) in _not_yet_fixed or None
-
-
-def setup(app: Any) -> None:
-    app.connect("warn-missing-reference", _let_through)

@@ -128,10 +128,10 @@ def number_pending(session: SessionLike) -> dict[str, list[int | str]]:
     """Number the rows registered to be numbered at commit on *session*, now; return the
     values each series assigned, by name, in the order the rows were registered.
 
-    A `Session` calls it itself as it commits; on a `Connection`, call it before
-    committing. Series are taken in name order, so that transactions numbering at commit
-    never wait for each other in a cycle. In the caller's transaction, which it never
-    commits.
+    A `~sqlalchemy.orm.Session` calls it itself as it commits; on a
+    `~sqlalchemy.engine.Connection`, call it before committing. Series are taken in name
+    order, so that transactions numbering at commit never wait for each other in a cycle.
+    In the caller's transaction, which it never commits.
 
     .. versionadded:: 0.1
     """
