@@ -23,7 +23,15 @@ from .model import KEY_MAX
 from .registry import get_sequence, get_template, register_sequence, register_template
 from .sequence import Sequence
 from .storage import load
-from .strategies import TableSequence, counts_in_rows, hold_counter, reaching, restartable
+from .strategies import (
+    SequenceStrategy,
+    TableSequence,
+    counts_in_rows,
+    hold_counter,
+    reaching,
+    read_counter,
+    restartable,
+)
 from .template import Template
 
 # invenio-sequencegenerator's counter placeholder (its COUNTER_REGEX, without the greed).
@@ -66,7 +74,7 @@ def import_django_sequences(
             wanted = _after_last(sequence.definition, last)
             if not stored:
                 missing[name] = sequence, wanted
-            elif _moves(session, sequence.definition, sequence, wanted, repr(name)):
+            elif _moves(session, sequence.definition, sequence.strategy, wanted, repr(name)):
                 moves[name] = sequence, wanted
         except SequenceConfigError as exc:
             refused.append(str(exc))
@@ -110,6 +118,48 @@ def import_invenio(
     nor moved. In the caller's transaction.
     """
     check_session(session)
+    planned = invenio_plan(session, templates, counters, schema, exclude)
+    definitions, ordered, settings, existing, plan = planned
+    made: dict[str, Template] = {}
+    for name in ordered:
+        row, definition, (found, stored) = definitions[name], settings[name], existing[name]
+        if found is not None and stored:
+            made[name] = found
+            continue
+        made[name] = register_template(
+            name,
+            row.meta_template,
+            session,
+            start=definition.start,
+            step=definition.step,
+            impl=None if found is None else found.strategy,
+        )
+    for name, keys in plan.items():
+        for key, value in keys.items():
+            made[name].restart_key(session, key, value)
+    return plan
+
+
+InvenioPlan = tuple[
+    dict[str, Any],  # the definitions, by name
+    list[str],  # their names, parents first
+    dict[str, Definition],  # each one's settings
+    dict[str, tuple[Template | None, bool]],  # each one's template here, and whether stored
+    dict[str, dict[str, int]],  # per template, each counter key to move and its next value
+]
+
+
+def invenio_plan(
+    session: SessionLike,
+    templates: str,
+    counters: str,
+    schema: str | None,
+    exclude: Iterable[str],
+    *,
+    lock: bool = True,
+) -> InvenioPlan:
+    """Read and check what `import_invenio` would carry over, refusing as it does; with
+    *lock*, holding the counters to move as `next` does, else only reading them."""
     left_out = _names(exclude)
     defined = sa.table(
         templates,
@@ -139,31 +189,14 @@ def import_invenio(
             left_out[row.template_instance] = True
             continue
         try:
-            key, wanted = _invenio_counter(session, row, definitions, settings, existing)
+            key, wanted = _invenio_counter(session, row, definitions, settings, existing, lock=lock)
         except SequenceConfigError as exc:
             refused.append(str(exc))
             continue
         if wanted is not None:
             plan.setdefault(row.definition_name, {})[key] = wanted
     _refuse(refused, "invenio counter", left_out)
-    made: dict[str, Template] = {}
-    for name in ordered:
-        row, definition, (found, stored) = definitions[name], settings[name], existing[name]
-        if found is not None and stored:
-            made[name] = found
-            continue
-        made[name] = register_template(
-            name,
-            row.meta_template,
-            session,
-            start=definition.start,
-            step=definition.step,
-            impl=None if found is None else found.strategy,
-        )
-    for name, keys in plan.items():
-        for key, value in keys.items():
-            made[name].restart_key(session, key, value)
-    return plan
+    return definitions, ordered, settings, existing, plan
 
 
 def _names(exclude: Iterable[str]) -> dict[str, bool]:
@@ -237,6 +270,8 @@ def _invenio_counter(
     definitions: dict[str, Any],
     settings: dict[str, Definition],
     existing: dict[str, tuple[Template | None, bool]],
+    *,
+    lock: bool = True,
 ) -> tuple[str, int | None]:
     """Check one invenio counter; return its key and its next value (None: no move)."""
     if row.definition_name not in settings:
@@ -254,20 +289,24 @@ def _invenio_counter(
     template, stored = existing[row.definition_name]
     if template is None or not stored:
         return key, wanted
-    return key, wanted if _moves(session, counter, template, wanted, label) else None
+    moves = _moves(session, counter, template.strategy, wanted, label, lock=lock)
+    return key, wanted if moves else None
 
 
 def _moves(
     session: SessionLike,
     counter: Definition,
-    entry: Sequence | Template,
+    strategy: SequenceStrategy,
     wanted: int,
     label: str,
+    *,
+    lock: bool = True,
 ) -> bool:
-    """Lock the counter as `next` does; tell whether it must move to *wanted*, refusing back."""
-    strategy = entry.strategy
+    """Tell whether the counter must move to *wanted*, refusing back; with *lock*, holding it
+    as `next` does (an import), else reading it only (a dry run, which changes nothing)."""
     restartable(strategy, "an import")  # refused before anything moves
-    found, reached = hold_counter(session, counter)  # a row-backed counter waits here
+    # A row-backed counter waits here for the transactions that hold it.
+    found, reached = hold_counter(session, counter) if lock else read_counter(session, counter)
     if not found or not counts_in_rows(strategy):
         # A native one has no lock to take.
         reached = reaching(strategy, "an import").reached(session, counter)

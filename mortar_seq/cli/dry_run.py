@@ -15,20 +15,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..admin.restarts import check_value, next_after, refuse_children
+from ..admin.restarts import check_value, refuse_children
 from ..db.dialects import caches_per_connection
-from ..definition import NAME_MAX, Definition, check_name, define
+from ..definition import NAME_MAX, Definition, check_name
 from ..errors import SequenceConfigError, TemplateError, UnknownSequence
 from ..importing import (
     _after_last,
     _django_target,
-    _existing_template,
-    _invenio_key,
+    _moves,
     _names,
-    _parents_first,
     _refuse,
+    invenio_plan,
 )
-from ..model import Counter
 from ..patterns.pattern import identifier, parse
 from ..registry import get_sequence
 from ..sequence import Sequence
@@ -39,7 +37,7 @@ from ..strategies import (
     SequenceStrategy,
     TableSequence,
     counts_in_rows,
-    reaching,
+    read_counter,
     refuse_behind,
     restartable,
     stored_strategy,
@@ -166,7 +164,7 @@ def _django_plan(connection: Connection, schema: str | None, exclude: list[str])
             wanted = _after_last(definition, last)
             if not stored:
                 moves[name] = "create", sequence, wanted
-            elif _moves(connection, definition, sequence.strategy, wanted, repr(name)):
+            elif _moves(connection, definition, sequence.strategy, wanted, repr(name), lock=False):
                 moves[name] = "move", sequence, wanted
         except SequenceConfigError as exc:
             refused.append(str(exc))
@@ -185,39 +183,15 @@ def _django_plan(connection: Connection, schema: str | None, exclude: list[str])
 
 def _invenio_plan(connection: Connection, schema: str | None, exclude: list[str]) -> list[str]:
     # import_invenio, read only.
-    left_out = _names(exclude)
-    names = ("name", "meta_template", "parent_name", "start", "step")
-    defined = sa.table("sequencegenerator_template", *map(sa.column, names), schema=schema)
-    counted = sa.table(
+    planned = invenio_plan(
+        connection,
+        "sequencegenerator_template",
         "sequencegenerator_counter",
-        *map(sa.column, ("template_instance", "definition_name", "counter")),
-        schema=schema,
+        schema,
+        exclude,
+        lock=False,
     )
-    definitions = {row.name: row for row in connection.execute(sa.select(defined))}
-    ordered = _parents_first(definitions)
-    settings: dict[str, Definition] = {}
-    existing: dict[str, tuple[Template | None, bool]] = {}
-    for name in ordered:
-        row = definitions[name]
-        start = 0 if row.start is None else row.start  # invenio's default start is 0
-        step = 1 if row.step is None else row.step
-        settings[name] = define(name, start, step)
-        existing[name] = _existing_template(connection, name, row.meta_template, settings[name])
-    plan: dict[str, dict[str, int]] = {}
-    refused: list[str] = []
-    query = sa.select(counted).order_by(counted.c.definition_name, counted.c.template_instance)
-    for row in connection.execute(query):
-        if row.template_instance in left_out:
-            left_out[row.template_instance] = True
-            continue
-        try:
-            key, wanted = _invenio_counter(connection, row, definitions, settings, existing)
-        except SequenceConfigError as exc:
-            refused.append(str(exc))
-            continue
-        if wanted is not None:
-            plan.setdefault(row.definition_name, {})[key] = wanted
-    _refuse(refused, "invenio counter", left_out)
+    definitions, ordered, settings, existing, plan = planned
     lines: list[str] = []
     strategies: dict[str, SequenceStrategy] = {}  # the templates there will be, so far
 
@@ -253,59 +227,6 @@ def _invenio_plan(connection: Connection, schema: str | None, exclude: list[str]
         f"carried over ({created} created)"
     )
     return [*lines, f"dry run: {summary}; nothing was changed"]
-
-
-def _invenio_counter(
-    connection: Connection,
-    row: Any,
-    definitions: dict[str, Any],
-    settings: dict[str, Definition],
-    existing: dict[str, tuple[Template | None, bool]],
-) -> tuple[str, int | None]:
-    """importing._invenio_counter, read only: the counter's key and next value (None: no move)."""
-    if row.definition_name not in settings:
-        raise SequenceConfigError(
-            f"invenio counter {row.template_instance!r} has no template definition"
-        )
-    definition = settings[row.definition_name]
-    key = _invenio_key(definitions[row.definition_name].meta_template, row.template_instance)
-    counter = Definition(definition.name, definition.start, definition.step, None, key)
-    label = f"{definition.name!r} counter {row.template_instance!r}"
-    try:
-        wanted = check_value(counter, row.counter)
-    except SequenceConfigError as exc:
-        raise SequenceConfigError(f"{label}: {exc}") from None
-    template, stored = existing[row.definition_name]
-    if template is None or not stored:
-        return key, wanted
-    return key, wanted if _moves(connection, counter, template.strategy, wanted, label) else None
-
-
-def _moves(
-    connection: Connection,
-    counter: Definition,
-    strategy: SequenceStrategy,
-    wanted: int,
-    label: str,
-) -> bool:
-    """importing._moves without its lock: whether the counter moves to *wanted*, refusing back."""
-    restartable(strategy, "an import")
-    found, reached = _row(connection, counter)
-    if not found or not counts_in_rows(strategy):
-        reached = reaching(strategy, "an import").reached(connection, counter)
-    current = next_after(counter, reached)
-    if current == wanted:
-        return False
-    if counter.reset is not None and reached is not None:
-        raise SequenceConfigError(
-            f"{label} resets and has handed out values here: whether {wanted} lies ahead of "
-            f"its next value {current} in its cycle cannot be told"
-        )
-    if current is not None and (wanted - current) * counter.step < 0:
-        raise SequenceConfigError(
-            f"{label} would move back from {current} to {wanted}: it handed out more here already"
-        )
-    return True
 
 
 def _refuse_restart(
@@ -347,18 +268,9 @@ def _standing(
     """Whether *definition*'s counter row exists (a native sequence: whether it has one), and
     the furthest value taken or reserved (None: none, or the implementation cannot tell)."""
     if counts_in_rows(strategy):
-        return _row(connection, definition)
+        return read_counter(connection, definition)
     reached = getattr(strategy, "reached", None)
     return True, None if not callable(reached) else reached(connection, definition)
-
-
-def _row(connection: Connection, definition: Definition) -> tuple[bool, int | None]:
-    """Whether the counter row of *definition* exists, and its value: a plain read."""
-    query = sa.select(Counter.value).where(
-        Counter.name == definition.name, Counter.key == definition.key
-    )
-    found = connection.execute(query).one_or_none()
-    return (False, None) if found is None else (True, found.value)
 
 
 def _stored(connection: Connection, name: str) -> bool:

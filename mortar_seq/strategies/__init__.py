@@ -11,7 +11,7 @@ from .registration import (
     strategy_for,
     strategy_options,
 )
-from .table import TableSequence, hold_counter, refuse_behind, restart_counter
+from .table import TableSequence, hold_counter, read_counter, refuse_behind, restart_counter
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -25,6 +25,7 @@ __all__ = [
     "implementation",
     "native_name",
     "reaching",
+    "read_counter",
     "refuse_behind",
     "register_implementation",
     "restart_counter",

@@ -436,6 +436,13 @@ def hold_counter(session: SessionLike, definition: Definition) -> tuple[bool, in
     return True, locked.scalar_one_or_none()
 
 
+def read_counter(session: SessionLike, definition: Definition) -> tuple[bool, int | None]:
+    """Tell whether a counter row exists, and its value, with a plain read and no lock: for
+    plans that change nothing (a dry run)."""
+    found = _read(session, _CURRENT, _which(definition)).one_or_none()
+    return (False, None) if found is None else (True, found[0])
+
+
 def refuse_behind(definition: Definition, value: int, reached: int | None, why: str) -> None:
     """Raise `SequenceConfigError` unless *value* lies beyond *reached* (None: nothing reached)."""
     if reached is not None and (value - reached) * definition.step <= 0:
