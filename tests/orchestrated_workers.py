@@ -9,7 +9,10 @@ across its attempts. A unit committed twice therefore shows as two rows of one n
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +72,42 @@ def number_invoices(url: str, worker: int, timeout: float, stop: Any, results: A
     finally:
         results.put(report)
         engine.dispose()
+
+
+@contextmanager
+def running(url: str, workers: int, retry_seconds: float) -> Iterator[list[Report]]:
+    """Run *workers* processes numbering invoices through *url* during the block; stop them
+    after it and fill the yielded list with their reports (a failing block's error gets a
+    note of the units they gave up)."""
+    spawn = multiprocessing.get_context("spawn")
+    stop, results = spawn.Event(), spawn.Queue()
+    processes = [
+        spawn.Process(
+            target=number_invoices,
+            args=(url, worker, retry_seconds, stop, results),
+            daemon=True,  # a failing test must not leave them behind
+        )
+        for worker in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    reports: list[Report] = []
+
+    def collect() -> None:
+        stop.set()
+        # A worker spends at most retry_seconds on its unit of work, then reports.
+        reports.extend(results.get(timeout=retry_seconds + 60) for _ in processes)
+        for process in processes:
+            process.join(30)
+
+    try:
+        yield reports
+    except BaseException as error:
+        collect()
+        given_up = [unit for report in reports for unit in report.gave_up]
+        error.add_note(f"{len(given_up)} units given up by the workers, first: {given_up[:3]}")
+        raise
+    collect()
 
 
 @dataclass(frozen=True)

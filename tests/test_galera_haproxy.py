@@ -10,7 +10,6 @@ none committed twice. The figures go to the JUnit report as properties.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +35,6 @@ from .servers import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
-SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 4
 RETRY_SECONDS = 30.0  # longer than a Galera view change here (evs timeouts of a few seconds)
 # Each writer in turn (node 1, node 2, node 1 again) commits for a few seconds and some rows.
@@ -63,39 +61,6 @@ def _check_answer(backend: Backend) -> int:
             return int(got.status)
     except urllib.error.HTTPError as refused:
         return refused.code
-
-
-@contextmanager
-def _workers(url: str) -> Iterator[list[Report]]:
-    """Run the workers during the block, stop them after it, and collect their reports."""
-    stop, results = SPAWN.Event(), SPAWN.Queue()
-    processes = [
-        SPAWN.Process(
-            target=orchestrated_workers.number_invoices,
-            args=(url, worker, RETRY_SECONDS, stop, results),
-            daemon=True,  # a failing test must not leave them behind
-        )
-        for worker in range(WORKERS)
-    ]
-    for process in processes:
-        process.start()
-    reports: list[Report] = []
-    try:
-        yield reports
-    except BaseException as error:
-        _collect(stop, results, processes, reports)
-        given_up = [unit for report in reports for unit in report.gave_up]
-        error.add_note(f"{len(given_up)} units given up by the workers, first: {given_up[:3]}")
-        raise
-    _collect(stop, results, processes, reports)
-
-
-def _collect(stop: Any, results: Any, processes: list[Any], reports: list[Report]) -> None:
-    stop.set()
-    # A worker spends at most RETRY_SECONDS on its unit of work, then reports.
-    reports.extend(results.get(timeout=RETRY_SECONDS + 60) for _ in processes)
-    for process in processes:
-        process.join(30)
 
 
 def _count(engine: Engine) -> int | None:
@@ -174,7 +139,7 @@ def test_writer_killed_rejoins_and_takes_writes_back(record_property: Any) -> No
         assert _writer_port(url) == writer.port
 
         started = time.monotonic()
-        with _workers(url) as reports:
+        with orchestrated_workers.running(url, WORKERS, RETRY_SECONDS) as reports:
             before_kill = _wait_for_more(through, "commits on node 1")
             cluster.kill(writer)
             assert _check_answer(backends[0]) == 503

@@ -11,10 +11,7 @@ The figures go to the JUnit report as properties, and to the output.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,7 +23,7 @@ from mortar_seq import TableSequence, register_sequence
 from . import orchestrated_workers
 from .conftest import fresh_registry
 from .haproxy import haproxy
-from .orchestrated_workers import INVOICE, Report, check, committed_rows, invoices
+from .orchestrated_workers import INVOICE, check, committed_rows, invoices
 from .patroni import DATABASE, LOOP_WAIT, RETRY_TIMEOUT, TTL, patroni_cluster
 from .servers import wait_until
 
@@ -34,7 +31,6 @@ from .servers import wait_until
 # one at a time.
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
-SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 4
 # run_in_transaction's default: more than a failover with Patroni's default timings
 # (ttl + loop_wait + retry_timeout = 50 s), so far more than with the CI timings (16 s).
@@ -43,31 +39,6 @@ RETRY_SECONDS = 60.0
 # the moment: proof that they rode out the fault before the next one.
 PHASE_SECONDS = 3.0
 PHASE_ROWS = 100
-
-
-@contextmanager
-def _workers(url: str) -> Iterator[list[Report]]:
-    """Run the workers during the block, stop them after it, and collect their reports."""
-    stop, results = SPAWN.Event(), SPAWN.Queue()
-    processes = [
-        SPAWN.Process(
-            target=orchestrated_workers.number_invoices,
-            args=(url, worker, RETRY_SECONDS, stop, results),
-            daemon=True,  # a failing test must not leave them behind
-        )
-        for worker in range(WORKERS)
-    ]
-    for process in processes:
-        process.start()
-    reports: list[Report] = []
-    try:
-        yield reports
-    finally:
-        stop.set()
-        # A worker spends at most RETRY_SECONDS on its unit of work, then reports.
-        reports.extend(results.get(timeout=RETRY_SECONDS + 60) for _ in processes)
-        for process in processes:
-            process.join(30)
 
 
 def _only_to_the_leader(url: str, servers: int) -> bool:
@@ -135,7 +106,7 @@ def test_patroni_switchover_then_leader_killed(record_property: Any) -> None:
             register_sequence(INVOICE, connection, TableSequence())
         engine.dispose()
 
-        with _workers(url) as reports:
+        with orchestrated_workers.running(url, WORKERS, RETRY_SECONDS) as reports:
             _wait_for_more(url, "commits before the switchover")
             before = time.monotonic()
             leader = cluster.switchover()
