@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .servers import free_port, require, wait_until
+from .servers import free_port, require, stop_process, wait_until
 
 HAPROXY = "haproxy"
 
@@ -93,9 +93,4 @@ def haproxy(
             wait_until(lambda: _accepting(port), "HAProxy", seconds=20)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)

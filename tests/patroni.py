@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL
 
 from .haproxy import Backend
 from .private_cluster import server_binaries
-from .servers import free_port, require, wait_until
+from .servers import free_port, require, stop_process, wait_until
 
 PATRONI = "patroni"
 ETCD = "etcd"
@@ -395,12 +395,7 @@ def _etcd(folder: Path) -> Iterator[int]:
         wait_until(lambda: _etcd_healthy(client), "etcd", 30)
         yield client
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextmanager

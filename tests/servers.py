@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,3 +50,13 @@ def wait_until(ready: Callable[[], bool], what: str, seconds: float = 120) -> No
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {seconds} s")
         time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Ask *process* to end, then kill it if it has not after ten seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
