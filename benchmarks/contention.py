@@ -112,6 +112,9 @@ class Measured:
     p99_ms: float
     retries: int
     committed: int
+    # Per committed transaction, all its workers together (absent from older reports):
+    cpu_ms: float = float("nan")  # the workers' CPU time (the servers' not included)
+    statements: float = float("nan")  # sent to the server, BEGIN and COMMIT not included
 
 
 # -- one transaction, per contender ---------------------------------------------------
@@ -119,9 +122,17 @@ class Measured:
 
 Transaction = Callable[[Task], int]  # runs one transaction, returns its retries
 
+_sent = [0]  # statements this worker process sent, by either ORM
+_kept = ExitStack()  # Django's statement counter, for the life of the process
+
+
+def _count_statement(*_: Any) -> None:
+    _sent[0] += 1
+
 
 def sqlalchemy_transaction(engine: Engine) -> Transaction:
     make = sessionmaker(engine)
+    sa.event.listen(engine, "before_cursor_execute", _count_statement)
     found: dict[str, mortar_seq.Sequence] = {}
 
     def sequence(session: Session, name: str) -> mortar_seq.Sequence:
@@ -161,12 +172,20 @@ def sqlalchemy_transaction(engine: Engine) -> Transaction:
 
 def django_transaction(url: sa.URL) -> Transaction:
     django_setup(url)
-    from django.db import transaction
+    from django.db import connection, transaction
     from sequences import get_next_value
 
     from benchmarks.djapp.models import ContentionInvoice, ContentionLine, ContentionNote
 
     models: dict[sa.Table, Any] = {invoices: ContentionInvoice, notes: ContentionNote}
+
+    def counted(execute: Callable[..., Any], *arguments: Any) -> Any:
+        _count_statement()
+        return execute(*arguments)
+
+    # On for the worker's life: entered once (entering costs calls too), and kept, since
+    # the wrapper goes when its context manager is garbage-collected.
+    _kept.enter_context(connection.execute_wrapper(counted))
 
     def work(task: Task) -> None:
         with transaction.atomic():
@@ -221,18 +240,19 @@ def _worker(url: str, migrate: bool, tasks: Any, results: Any) -> None:
         results.put(("error", traceback.format_exc()))
 
 
-def _measure(run: Transaction, task: Task) -> tuple[int, int, list[float]]:
+def _measure(run: Transaction, task: Task) -> tuple[int, int, list[float], float, int]:
     """Run transactions until the window ends; return (committed, retries, the latencies in
-    seconds of those that ended within the window)."""
+    seconds of those that ended within the window, CPU seconds, statements sent)."""
     committed = retries = 0
     latencies: list[float] = []
+    cpu, sent = time.process_time(), _sent[0]
     while (began := time.monotonic()) < task.end:
         retries += run(task)
         ended = time.monotonic()
         committed += 1
         if task.start <= ended <= task.end:
             latencies.append(ended - began)
-    return committed, retries, latencies
+    return committed, retries, latencies, time.process_time() - cpu, _sent[0] - sent
 
 
 class Workers:
@@ -261,7 +281,7 @@ class Workers:
             collected.append(value)
         return collected
 
-    def run(self, tasks: list[Task]) -> list[tuple[int, int, list[float]]]:
+    def run(self, tasks: list[Task]) -> list[tuple[int, int, list[float], float, int]]:
         for queue, task in zip(self.queues, tasks, strict=False):
             queue.put(task)
         return self._collect(len(tasks))
@@ -307,6 +327,8 @@ def point(
         p99_ms=p99 * 1000,
         retries=sum(each[1] for each in done),
         committed=committed,
+        cpu_ms=sum(each[3] for each in done) / max(committed, 1) * 1000,
+        statements=sum(each[4] for each in done) / max(committed, 1),
     )
 
 
@@ -376,7 +398,8 @@ def line(m: Measured) -> str:
     return (
         f"{NAMES[m.backend]:<10} {m.scenario:<10} W={m.work_ms:>2} ms {m.workers} workers "
         f"{m.contender:<16} {m.rate:>7.1f}/s  p50 {m.p50_ms:>6.1f} ms  p99 {m.p99_ms:>7.1f} ms  "
-        f"retries {m.retries:>3}  committed {m.committed}"
+        f"retries {m.retries:>3}  committed {m.committed}  "
+        f"CPU {m.cpu_ms:.2f} ms and {m.statements:.2f} statements per transaction"
     )
 
 
@@ -445,6 +468,7 @@ def text_table(measured: list[Measured]) -> str:
     out = [
         f"{'database':<10} {'scenario':<10} {'W ms':>4} {'workers':>7} {'contender':<16} "
         f"{'values/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'retries':>7}  vs ceiling  vs django"
+        f"  CPU ms/tx  statements/tx"
     ]
     for (backend, scenario, work_ms, count), runs in grouped(measured).items():
         for contender in CONTENDERS:
@@ -456,7 +480,9 @@ def text_table(measured: list[Measured]) -> str:
                 f"{statistics.median(m.p99_ms for m in listed):>7.1f} "
                 f"{sum(m.retries for m in listed):>7}  "
                 f"{ratio(runs, contender, CONTENDERS[0]):>9.2f}x "
-                f"{ratio(runs, contender, NUMBERED[0]):>9.2f}x"
+                f"{ratio(runs, contender, NUMBERED[0]):>9.2f}x "
+                f"{statistics.median(m.cpu_ms for m in listed):>10.2f} "
+                f"{statistics.median(m.statements for m in listed):>14.2f}"
             )
     return "\n".join(out)
 
