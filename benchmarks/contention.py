@@ -19,9 +19,11 @@ rotated each repetition, each in N worker processes on one shared series:
 Every transaction runs in ``mortar_seq.run_in_transaction`` (django-sequences' in the same
 retry loop on ``worth_retrying``), which counts retries. Workers run without a pause; the
 rate counts the commits that end within the measured window (after a warm-up), the
-latency is the whole transaction's, retries included. Afterwards the committed numbers of
-each numbered series must be exactly 1..N, N the commits the workers counted: anything
-else stops the run.
+latency is the whole transaction's, retries included. Each point also reports, per
+committed transaction, the workers' CPU time and the statements they sent (BEGIN and
+COMMIT aside; Django's counted through ``connection.execute_wrapper``). Afterwards the
+committed numbers of each numbered series must be exactly 1..N, N the commits the
+workers counted: anything else stops the run.
 
 The "two series" scenario numbers an invoice (with its lines) and a delivery note in each
 transaction, in one order in half the workers and in the other order in the rest, with
