@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session, scoped_session
 
@@ -75,3 +76,17 @@ def check_session(session: object, call: str = "", *others: object) -> None:
         raise TypeError(f"the session comes first: {call}(session, ...); got {kind} first")
     if not hasattr(session, "execute"):  # anything else a Session would be used as
         raise TypeError(f"pass a Session or a Connection, not {kind}")
+
+
+# Where SQLAlchemy 2.0 differs from 2.1 in what the library relies on.
+SQLALCHEMY_2_0 = tuple(int(part) for part in sa.__version__.split(".")[:2]) < (2, 1)
+
+
+def autoflush(session: Session | scoped_session[Any]) -> None:
+    """Flush *session* before one of the library's statements, as SQLAlchemy 2.1 does.
+
+    2.1 flushes a Session before every statement it executes; 2.0 only before ORM-enabled
+    ones, and a row the library inserts may refer to an object not yet flushed.
+    """
+    if SQLALCHEMY_2_0 and session.autoflush:
+        session.flush()

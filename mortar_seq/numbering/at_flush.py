@@ -8,7 +8,9 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
+from ..db.binding import SQLALCHEMY_2_0
 from ..errors import SequenceConfigError
 
 _lock = threading.Lock()
@@ -30,16 +32,24 @@ def numbered_row(
     """
     refuse_from_select(context)
     rows = len(getattr(context, "compiled_parameters", None) or ()) or 1
-    if rows == 1:
-        return take_one(context.connection)
-    batch_key = (owner, getattr(context, "current_column", None))
-    with _lock:
-        batch = _batches.setdefault(context, {}).get(batch_key)
-    if batch is None:
-        batch = iter(take(context.connection, rows))
+    try:
+        if rows == 1:
+            return take_one(context.connection)
+        batch_key = (owner, getattr(context, "current_column", None))
         with _lock:
-            _batches[context][batch_key] = batch
-    return next(batch)
+            batch = _batches.setdefault(context, {}).get(batch_key)
+        if batch is None:
+            batch = iter(take(context.connection, rows))
+            with _lock:
+                _batches[context][batch_key] = batch
+        return next(batch)
+    except DBAPIError as error:
+        if not SQLALCHEMY_2_0 or error.orig is None:
+            raise
+        # SQLAlchemy 2.0 hands a DBAPIError raised in a default on as a StatementError,
+        # which zope.sqlalchemy never retries (2.1 passes it through): raised as the
+        # driver's own error, it comes out as the INSERT's DBAPIError.
+        raise error.orig from error
 
 
 def refuse_from_select(context: Any) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..arithmetic import Advance, advance, cycle_length, handed_out
-from ..db.binding import SessionLike, dialect_of
+from ..db.binding import SessionLike, autoflush, dialect_of
 from ..db.dialects import (
     Remembered,
     modifies_in_cte,
@@ -281,6 +281,7 @@ def _move(session: SessionLike, shape: _Shape, parameters: dict[str, Any]) -> in
 def _write(session: SessionLike, shape: _Shape, form: str, parameters: dict[str, Any]) -> Any:
     if isinstance(session, Connection):
         return session.execute(_bump(shape, form, False), parameters)
+    autoflush(session)
     statement = _bump(shape, form, observed(session))
     return session.execute(statement, parameters, bind_arguments=_ON_COUNTERS)
 
@@ -288,6 +289,7 @@ def _write(session: SessionLike, shape: _Shape, form: str, parameters: dict[str,
 def _read(session: SessionLike, statement: Any, parameters: dict[str, Any]) -> Any:
     if isinstance(session, Connection):
         return session.execute(statement, parameters)
+    autoflush(session)
     return session.execute(statement, parameters, bind_arguments=_ON_COUNTERS)
 
 

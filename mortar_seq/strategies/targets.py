@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
-from ..db.binding import SessionLike
+from ..db.binding import SessionLike, autoflush
 from ..model import Counter
 
 _STATEMENTS_KEPT = 512  # per table and set of columns
@@ -84,6 +84,7 @@ class Target:
         """Run *statement* on the target's bind in the caller's transaction."""
         if isinstance(session, Connection):
             return session.execute(statement, parameters)
+        autoflush(session)
         return session.execute(statement, parameters, bind_arguments=self._bound(statement))
 
     def with_counters(self, session: SessionLike) -> bool:
