@@ -143,6 +143,27 @@ class Galera:
                     node.process.wait(30)
 
 
+def install_data(folder: Path, data: Path) -> None:
+    """Make the system tables of a private MariaDB server in *data* (inside *folder*, which
+    the mysql account must own when the tests run as root)."""
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "mysql:mysql", str(folder)], check=True)
+    installed = subprocess.run(
+        [
+            INSTALL_DB,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=mysql",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+
 @contextmanager
 def galera_cluster(size: int = 3) -> Iterator[Galera]:
     """Start a *size*-node Galera cluster with an empty database DATABASE; remove it after."""
@@ -158,22 +179,7 @@ def galera_cluster(size: int = 3) -> Iterator[Galera]:
             )
         first = cluster.nodes[0]
         first.data.mkdir()
-        if os.geteuid() == 0:
-            subprocess.run(["chown", "-R", "mysql:mysql", str(folder)], check=True)
-        installed = subprocess.run(
-            [
-                INSTALL_DB,
-                "--no-defaults",
-                f"--datadir={first.data}",
-                "--user=mysql",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+        install_data(folder, first.data)
         for node in cluster.nodes[1:]:
             node.data.mkdir()  # empty: it joins by SST
         if os.geteuid() == 0:

@@ -47,7 +47,7 @@ from mortar_seq import (
 )
 
 from .conftest import fresh_registry
-from .galera import INSTALL_DB, MARIADBD, galera_cluster
+from .galera import INSTALL_DB, MARIADBD, galera_cluster, install_data
 from .private_cluster import PrivateCluster, private_cluster, server_binaries
 from .servers import free_port, require, wait_until
 
@@ -149,6 +149,20 @@ def assert_ridden_out(errors: list[BaseException], message: str) -> None:
     assert errors, "no attempt failed: the fault was over before the unit began"
     assert any(message in str(error) for error in errors), errors
     assert all(worth_retrying(error) for error in errors), errors
+
+
+def take_through_the_fault(
+    engine: Engine, end_fault: Callable[[], None], before: int, message: str
+) -> None:
+    """Take a value with the retry helper while the fault lasts, end the fault once an
+    attempt has met it (saying *message*), and check the value is the next one and every
+    error met was worth retrying."""
+    errors = record_errors(engine)
+    value = ride_out(
+        lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS), errors, end_fault
+    )
+    assert value == before + 1
+    assert_ridden_out(errors, message)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
@@ -336,12 +350,7 @@ def test_postgresql_shutting_down(postgresql: PrivateCluster) -> None:
             wait_until(lambda: not running(postgresql), "the end of the smart shutdown", 30)
             start(postgresql)
 
-        errors = record_errors(engine)
-        value = ride_out(
-            lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS), errors, end_fault
-        )
-        assert value == before + 1
-        assert_ridden_out(errors, "the database system is shutting down")
+        take_through_the_fault(engine, end_fault, before, "the database system is shutting down")
     finally:
         held.close()
         engine.dispose()
@@ -423,12 +432,7 @@ def test_postgresql_starting_up(postgresql: PrivateCluster) -> None:
         wait_until(lambda: "starting up" in refusal(url), "the startup", 30)
         assert_transient(pg_connect_errors(url), "the database system is starting up")
 
-        errors = record_errors(engine)
-        value = ride_out(
-            lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS), errors, gate.open
-        )
-        assert value == before + 1
-        assert_ridden_out(errors, "the database system is starting up")
+        take_through_the_fault(engine, gate.open, before, "the database system is starting up")
     finally:
         gate.open()
         engine.dispose()
@@ -513,18 +517,13 @@ def test_postgresql_not_yet_consistent(postgresql: PrivateCluster) -> None:
             promote(standby)
 
         engine = sa.create_engine(url, poolclass=sa.NullPool)
-        errors = record_errors(engine)
         try:
-            value = ride_out(
-                lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS),
-                errors,
-                end_fault,
+            take_through_the_fault(
+                engine, end_fault, before, "the database system is not yet accepting connections"
             )
         finally:
             gate.open()
             engine.dispose()
-        assert value == before + 1
-        assert_ridden_out(errors, "the database system is not yet accepting connections")
 
 
 def test_postgresql_standby_without_hot_standby(postgresql: PrivateCluster) -> None:
@@ -544,17 +543,15 @@ def test_postgresql_standby_without_hot_standby(postgresql: PrivateCluster) -> N
         wait_until(lambda: "not accepting" in refusal(url), "the standby", 30)
         assert_transient(pg_connect_errors(url), "the database system is not accepting connections")
         engine = sa.create_engine(url, poolclass=sa.NullPool)
-        errors = record_errors(engine)
         try:
-            value = ride_out(
-                lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS),
-                errors,
+            take_through_the_fault(
+                engine,
                 lambda: promote(standby),
+                before,
+                "the database system is not accepting connections",
             )
         finally:
             engine.dispose()
-        assert value == before + 1
-        assert_ridden_out(errors, "the database system is not accepting connections")
 
 
 # -- MariaDB and Galera --------------------------------------------------------------------
@@ -643,22 +640,7 @@ def mariadb() -> Iterator[MariaDB]:
     server = MariaDB(folder, free_port())
     try:
         (folder / "data").mkdir()
-        if os.geteuid() == 0:
-            subprocess.run(["chown", "-R", "mysql:mysql", str(folder)], check=True)
-        installed = subprocess.run(
-            [
-                INSTALL_DB,
-                "--no-defaults",
-                f"--datadir={folder / 'data'}",
-                "--user=mysql",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+        install_data(folder, folder / "data")
         server.start()
         admin = pymysql.connect(host="127.0.0.1", port=server.port, user="root")
         with admin:
@@ -710,17 +692,10 @@ def test_mariadb_shutting_down(mariadb: MariaDB) -> None:
         mariadb.process.wait(60)
         mariadb.start()
 
-    errors_met = record_errors(engine)
     try:
-        value = ride_out(
-            lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS),
-            errors_met,
-            end_fault,
-        )
+        take_through_the_fault(engine, end_fault, before, "Connection refused")
     finally:
         engine.dispose()
-    assert value == before + 1
-    assert_ridden_out(errors_met, "Connection refused")
 
 
 def cluster_status(url: URL) -> str:
@@ -760,14 +735,9 @@ def test_galera_node_not_ready() -> None:
                 admin.cursor().execute("SET GLOBAL wsrep_provider_options = 'pc.bootstrap=YES'")
 
         engine = sa.create_engine(url, poolclass=sa.NullPool)
-        errors_met = record_errors(engine)
         try:
-            value = ride_out(
-                lambda: run_in_transaction(engine, take, timeout=RIDE_OUT_SECONDS),
-                errors_met,
-                bootstrap,
+            take_through_the_fault(
+                engine, bootstrap, before, "WSREP has not yet prepared node for application use"
             )
         finally:
             engine.dispose()
-        assert value == before + 1
-        assert_ridden_out(errors_met, "WSREP has not yet prepared node for application use")
